@@ -1,0 +1,41 @@
+import Foundation
+import Postgres
+
+/// A database of its own for one test suite, on the server `scripts/test` started.
+///
+/// The server's connection comes from `PROJECTIONIST_TEST_DATABASE` (a libpq keyword string).
+/// Without it, `fresh()` fails with a message saying to run `scripts/test`: tests that need
+/// PostgreSQL are never skipped silently.
+public struct TestDatabase: Sendable {
+    /// Keyword string of the new database.
+    public let connectionString: String
+    public let name: String
+
+    public var configuration: ConnectionConfiguration { ConnectionConfiguration(connectionString: self.connectionString) }
+
+    /// Keyword string of the server's maintenance database.
+    public static func serverConnectionString() throws -> String {
+        guard let value = ProcessInfo.processInfo.environment["PROJECTIONIST_TEST_DATABASE"], !value.isEmpty else {
+            throw PostgresError(
+                code: .usage,
+                message: "PROJECTIONIST_TEST_DATABASE is not set: run the tests with scripts/test, which starts PostgreSQL")
+        }
+        return value
+    }
+
+    /// Creates an empty database with a unique name.
+    public static func fresh(_ label: String = "test") async throws -> TestDatabase {
+        let server = try serverConnectionString()
+        let admin = try await PostgresConnection.connect(ConnectionConfiguration(connectionString: server))
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let name = "\(label.lowercased().filter { $0.isLetter || $0.isNumber || $0 == "_" })_\(suffix)"
+        try await admin.query("CREATE DATABASE \(QualifiedName.quoteIdentifier(name))")
+        await admin.close()
+        return TestDatabase(connectionString: "\(server) dbname=\(name)", name: name)
+    }
+
+    /// A new connection to this database.
+    public func connect() async throws -> PostgresConnection {
+        try await PostgresConnection.connect(self.configuration)
+    }
+}

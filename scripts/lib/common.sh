@@ -1,0 +1,86 @@
+# Shared by scripts/test, scripts/demo and scripts/bench: install what is missing, and run a
+# throwaway PostgreSQL cluster in a temporary directory that is removed on exit.
+# shellcheck shell=bash
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the Debian packages the build and the tests need, when they are missing.
+ensure_packages() {
+    local missing=()
+    pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+    pkg-config --exists libsystemd 2>/dev/null || missing+=(libsystemd-dev)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    [ -n "$(postgres_bindir 2>/dev/null)" ] || missing+=(postgresql)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        die "missing packages: ${missing[*]}. Install them (as root: apt-get install ${missing[*]}) and run again."
+    fi
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The newest PostgreSQL server binary directory on this machine.
+postgres_bindir() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$dir" ] && [ -x "$dir/initdb" ] && printf '%s\n' "$dir"
+}
+
+# A TCP port nobody listens on.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs a command as the cluster's owner (initdb refuses root).
+as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Starts a throwaway cluster and exports PGHOST (its socket directory), PGPORT, PGUSER,
+# PGDATABASE and PROJECTIONIST_TEST_DATABASE. Extra arguments become server settings (-c ...).
+# The cluster is stopped and its directory removed when the calling script exits.
+start_postgres() {
+    local bindir owner
+    bindir=$(postgres_bindir) || die "no PostgreSQL server binaries under /usr/lib/postgresql"
+    PG_WORKDIR=$(mktemp -d /tmp/projectionist-pg.XXXXXX)
+    chmod 755 "$PG_WORKDIR"
+    owner=$(id -un)
+    if [ "$(id -u)" -eq 0 ]; then
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+        chown postgres: "$PG_WORKDIR"
+        owner=postgres
+    fi
+    PG_PORT=$(free_port)
+    trap stop_postgres EXIT
+    trap 'exit 130' INT TERM
+    as_owner "$bindir/initdb" -D "$PG_WORKDIR/data" -U "$owner" --auth-local=trust --auth-host=scram-sha-256 \
+        --encoding=UTF8 --locale=C >"$PG_WORKDIR/initdb.log" 2>&1 || { cat "$PG_WORKDIR/initdb.log" >&2; die "initdb failed"; }
+    local options="-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_WORKDIR"
+    options+=" -c max_connections=300 -c shared_buffers=256MB"
+    local setting
+    for setting in "$@"; do options+=" -c $setting"; done
+    as_owner "$bindir/pg_ctl" -D "$PG_WORKDIR/data" -l "$PG_WORKDIR/server.log" -o "$options" -w -t 60 start >/dev/null \
+        || { cat "$PG_WORKDIR/server.log" >&2; die "PostgreSQL did not start"; }
+    PG_BINDIR=$bindir
+    export PGHOST=$PG_WORKDIR PGPORT=$PG_PORT PGUSER=$owner PGDATABASE=postgres
+    export PROJECTIONIST_TEST_DATABASE="host=$PG_WORKDIR port=$PG_PORT user=$owner dbname=postgres"
+    export PROJECTIONIST_TEST_TCP="host=127.0.0.1 port=$PG_PORT"
+    log "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $PG_WORKDIR port $PG_PORT"
+}
+
+stop_postgres() {
+    local status=$?
+    if [ -n "${PG_WORKDIR:-}" ] && [ -d "$PG_WORKDIR/data" ]; then
+        as_owner "$PG_BINDIR/pg_ctl" -D "$PG_WORKDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+        rm -rf "$PG_WORKDIR"
+    fi
+    return $status
+}
