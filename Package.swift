@@ -5,15 +5,35 @@ let package = Package(
     name: "projectionist",
     platforms: [.macOS(.v15)],  // only so the code type-checks on a Mac; we ship Linux
     products: [
+        .executable(name: "projectionist", targets: ["projectionist"]),
         .library(name: "Postgres", targets: ["Postgres"]),
+        .library(name: "EventStore", targets: ["EventStore"]),
     ],
-    dependencies: [],
+    dependencies: [  // lower bounds = the versions we verified against
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
+    ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
-        .target(name: "TestSupport", dependencies: ["Postgres"]),
+        .target(name: "EventStore", dependencies: ["Postgres"]),
+        .target(
+            name: "ProjectionistApp",
+            dependencies: [
+                "Postgres", "EventStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+        .executableTarget(
+            name: "projectionist",
+            dependencies: ["ProjectionistApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(name: "TestSupport", dependencies: ["Postgres", "EventStore"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "TestSupport"]),
+        .testTarget(name: "ProjectionistTests", dependencies: ["ProjectionistApp", "EventStore", "Postgres", "TestSupport"]),
     ]
 )
 

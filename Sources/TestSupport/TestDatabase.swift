@@ -39,3 +39,16 @@ public struct TestDatabase: Sendable {
         try await PostgresConnection.connect(self.configuration)
     }
 }
+
+import EventStore
+
+extension TestDatabase {
+    /// A fresh database with the whole schema migrated (default names unless `schema` says otherwise).
+    public static func migrated(_ label: String = "test", schema: Schema = Schema()) async throws -> TestDatabase {
+        let database = try await fresh(label)
+        let connection = try await database.connect()
+        try await connection.execute(script: Migration.sql(for: schema))
+        await connection.close()
+        return database
+    }
+}

@@ -1,0 +1,37 @@
+import Postgres
+
+/// The names of every table and object Projectionist uses, with the defaults of INTERFACE.md.
+public struct Schema: Sendable, Hashable {
+    public var eventsTable = QualifiedName(name: "events")
+    public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")
+    public var checkpointsTable = QualifiedName(name: "consumer_checkpoints")
+    public var gapSkipsTable = QualifiedName(name: "consumer_gap_skips")
+    public var deadLettersTable = QualifiedName(name: "consumer_dead_letters")
+    /// The channel the notify trigger (and the listener) uses; nil or empty: polling only.
+    public var notifyChannel: String? = "projectionist_events"
+    /// Whether the migration creates the events and aggregate-heads tables.
+    public var manageEventStore = true
+    /// Whether the migration installs the statement-level notify trigger on the events table.
+    public var notifyTrigger = true
+
+    public init() {}
+
+    /// The event store's part of the names.
+    public var eventStore: EventStoreConfiguration {
+        EventStoreConfiguration(eventsTable: self.eventsTable, aggregateHeadsTable: self.aggregateHeadsTable)
+    }
+
+    /// The position sequence of the events table, as `pg_get_serial_sequence` finds it.
+    public var eventsSequenceLookup: String {
+        "pg_get_serial_sequence(\(self.eventsTable.regclassLiteral), 'global_position')"
+    }
+
+    /// Every schema named by a qualified table name, once, in order.
+    var schemas: [String] {
+        var seen: [String] = []
+        for name in [self.eventsTable, self.aggregateHeadsTable, self.checkpointsTable, self.gapSkipsTable, self.deadLettersTable] {
+            if let schema = name.schema, !seen.contains(schema) { seen.append(schema) }
+        }
+        return seen
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+
+/// `projectionist`: the daemon and its operator commands (INTERFACE.md).
+public struct ProjectionistCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "projectionist",
+        abstract: "Keeps the read models of a PostgreSQL event store up to date, exactly once.",
+        subcommands: [MigrateCommand.self, MigrationsCommand.self])
+
+    public init() {}
+}
+
+/// `--config FILE`, shared by every command that reads the configuration.
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration file (default: $PROJECTIONIST_CONFIG, else /etc/projectionist/projectionist.yaml).")
+    var config: String?
+}
+
+extension ProjectionistCommand {
+    /// Parses the process arguments and runs the chosen command, asynchronously.
+    /// (Spelled out because a top-level `main()` call resolves to the synchronous overload.)
+    public static func runAsRoot() async {
+        do {
+            var command = try self.parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            self.exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import EventStore
+import Foundation
+import Postgres
+import Yams
+
+/// The daemon's configuration: the YAML file of INTERFACE.md, validated strictly, with the
+/// environment's overrides applied.
+public struct ProjectionistConfiguration: Sendable {
+    public struct Database: Sendable {
+        /// URL or keyword string; empty lets libpq read `PG*` variables. A secret: never logged.
+        public var url = ""
+        public var passwordFile: String?
+        public var startupTimeout: Duration = .seconds(30)
+    }
+
+    public struct Store: Sendable {
+        public var eventsTable = QualifiedName(name: "events")
+        public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")
+        public var notifyChannel = "projectionist_events"
+        public var manageSchema = true
+        public var notifyTrigger = true
+        public var allowSequenceCache = false
+    }
+
+    public struct Worker: Sendable {
+        public var checkpointsTable = QualifiedName(name: "consumer_checkpoints")
+        public var gapSkipsTable = QualifiedName(name: "consumer_gap_skips")
+        public var deadLettersTable = QualifiedName(name: "consumer_dead_letters")
+        public var batchSize = 1000
+        public var pollInterval: Duration = .seconds(1)
+        public var maxPollInterval: Duration = .seconds(30)
+        public var gapWarnAfter: Duration = .seconds(30)
+        /// nil (`never`): a gap whose owner may still commit is never skipped.
+        public var gapSkipAfter: Duration?
+    }
+
+    /// One projection declared in SQL.
+    public struct Projection: Sendable {
+        public enum OnError: String, Sendable { case stop, skip }
+        public var name: String
+        public var aggregateTypes: [String]?
+        public var onError: OnError = .stop
+        public var setup: String?
+        public var reset: String?
+        /// Event type → statements, in the file's order.
+        public var handlers: [(eventType: String, statements: [String])] = []
+        /// The line of the entry, for messages.
+        public var line: Int?
+    }
+
+    public var file: String
+    public var database = Database()
+    public var store = Store()
+    public var worker = Worker()
+    public var projections: [Projection] = []
+
+    public init(file: String) { self.file = file }
+
+    /// The table names and trigger settings as the migration and the runtime see them.
+    public var schema: Schema {
+        var schema = Schema()
+        schema.eventsTable = self.store.eventsTable
+        schema.aggregateHeadsTable = self.store.aggregateHeadsTable
+        schema.checkpointsTable = self.worker.checkpointsTable
+        schema.gapSkipsTable = self.worker.gapSkipsTable
+        schema.deadLettersTable = self.worker.deadLettersTable
+        schema.notifyChannel = self.store.notifyChannel.isEmpty ? nil : self.store.notifyChannel
+        schema.manageEventStore = self.store.manageSchema
+        schema.notifyTrigger = self.store.notifyTrigger
+        return schema
+    }
+
+    /// How to connect: the URL (after environment overrides) plus the password file's password.
+    /// - Throws: `ConfigurationError` naming `database.password_file` when it cannot be read.
+    public func connectionConfiguration() throws -> ConnectionConfiguration {
+        var configuration = ConnectionConfiguration(connectionString: self.database.url)
+        if let path = self.database.passwordFile {
+            do {
+                try configuration.readPassword(fromFile: path)
+            } catch {
+                throw ConfigurationError(
+                    file: self.file, keyPath: "database.password_file", message: "cannot read \(path): check the path and its permissions")
+            }
+        }
+        return configuration
+    }
+
+    /// The file to read: `--config`, else `$PROJECTIONIST_CONFIG`, else the system path.
+    public static func path(option: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
+        option ?? environment["PROJECTIONIST_CONFIG"] ?? "/etc/projectionist/projectionist.yaml"
+    }
+
+    /// Reads, validates and applies environment overrides.
+    /// - Throws: `ConfigurationError` for an unreadable file, bad YAML, or any invalid key.
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ProjectionistConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(file: path, message: "cannot read the configuration file (missing or not readable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, message: "the file is not UTF-8 text")
+        }
+        var configuration = try self.parse(text, file: path)
+        if let url = environment["PROJECTIONIST_DATABASE_URL"] ?? environment["DATABASE_URL"], !url.isEmpty {
+            configuration.database.url = url
+        }
+        return configuration
+    }
+
+    /// Parses YAML text (no environment overrides).
+    public static func parse(_ text: String, file: String) throws -> ProjectionistConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, line: Self.line(of: error), message: "invalid YAML: \(error)")
+        } catch {
+            throw ConfigurationError(file: file, message: "invalid YAML: \(error)")
+        }
+        var configuration = ProjectionistConfiguration(file: file)
+        guard let root else { return configuration }
+        let reader = YAMLReader(file: file)
+        let top = try reader.mapping(root, at: "", allowed: ["database", "store", "worker", "projections"])
+        if let node = top["database"] { try configuration.readDatabase(node, reader) }
+        if let node = top["store"] { try configuration.readStore(node, reader) }
+        if let node = top["worker"] { try configuration.readWorker(node, reader) }
+        if let node = top["projections"] { try configuration.readProjections(node, reader) }
+        return configuration
+    }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    mutating func readDatabase(_ node: Node, _ reader: YAMLReader) throws {
+        let keys = try reader.mapping(node, at: "database", allowed: ["url", "password_file", "startup_timeout"])
+        if let value = keys["url"] { self.database.url = try reader.string(value, at: "database.url") }
+        if let value = keys["password_file"] { self.database.passwordFile = try reader.string(value, at: "database.password_file") }
+        if let value = keys["startup_timeout"] { self.database.startupTimeout = try reader.duration(value, at: "database.startup_timeout") }
+    }
+
+    mutating func readStore(_ node: Node, _ reader: YAMLReader) throws {
+        let keys = try reader.mapping(
+            node, at: "store",
+            allowed: ["events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache"])
+        if let value = keys["events_table"] { self.store.eventsTable = try Self.tableName(value, "store.events_table", reader) }
+        if let value = keys["aggregate_heads_table"] {
+            self.store.aggregateHeadsTable = try Self.tableName(value, "store.aggregate_heads_table", reader)
+        }
+        if let value = keys["notify_channel"] {
+            self.store.notifyChannel = reader.isNull(value) ? "" : try reader.string(value, at: "store.notify_channel")
+        }
+        if let value = keys["manage_schema"] { self.store.manageSchema = try reader.bool(value, at: "store.manage_schema") }
+        if let value = keys["notify_trigger"] { self.store.notifyTrigger = try reader.bool(value, at: "store.notify_trigger") }
+        if let value = keys["allow_sequence_cache"] {
+            self.store.allowSequenceCache = try reader.bool(value, at: "store.allow_sequence_cache")
+        }
+    }
+
+    mutating func readWorker(_ node: Node, _ reader: YAMLReader) throws {
+        let keys = try reader.mapping(
+            node, at: "worker",
+            allowed: [
+                "checkpoints_table", "gap_skips_table", "dead_letters_table", "batch_size", "poll_interval",
+                "max_poll_interval", "gap_warn_after", "gap_skip_after",
+            ])
+        if let value = keys["checkpoints_table"] { self.worker.checkpointsTable = try Self.tableName(value, "worker.checkpoints_table", reader) }
+        if let value = keys["gap_skips_table"] { self.worker.gapSkipsTable = try Self.tableName(value, "worker.gap_skips_table", reader) }
+        if let value = keys["dead_letters_table"] { self.worker.deadLettersTable = try Self.tableName(value, "worker.dead_letters_table", reader) }
+        if let value = keys["batch_size"] { self.worker.batchSize = try reader.positiveInteger(value, at: "worker.batch_size") }
+        if let value = keys["poll_interval"] { self.worker.pollInterval = try reader.duration(value, at: "worker.poll_interval") }
+        if let value = keys["max_poll_interval"] { self.worker.maxPollInterval = try reader.duration(value, at: "worker.max_poll_interval") }
+        if let value = keys["gap_warn_after"] { self.worker.gapWarnAfter = try reader.duration(value, at: "worker.gap_warn_after") }
+        if let value = keys["gap_skip_after"] {
+            let text = try reader.string(value, at: "worker.gap_skip_after")
+            self.worker.gapSkipAfter = text == "never" ? nil : try reader.duration(value, at: "worker.gap_skip_after")
+        }
+        if self.worker.maxPollInterval < self.worker.pollInterval {
+            throw reader.error("worker.max_poll_interval", keys["max_poll_interval"], "must not be shorter than worker.poll_interval")
+        }
+    }
+
+    mutating func readProjections(_ node: Node, _ reader: YAMLReader) throws {
+        for (index, entry) in try reader.sequence(node, at: "projections").enumerated() {
+            let path = "projections[\(index)]"
+            let keys = try reader.mapping(
+                entry, at: path, allowed: ["name", "aggregate_types", "on_error", "setup", "reset", "handlers"])
+            guard let nameNode = keys["name"] else { throw reader.error(path, entry, "missing key 'name'") }
+            var projection = Projection(name: try reader.string(nameNode, at: "\(path).name"), line: entry.mark?.line)
+            guard !projection.name.isEmpty else { throw reader.error("\(path).name", nameNode, "must not be empty") }
+            if let other = self.projections.first(where: { $0.name == projection.name }) {
+                throw reader.error(
+                    "\(path).name", nameNode,
+                    "duplicate projection name '\(projection.name)' (first declared at line \(other.line.map(String.init) ?? "?"))")
+            }
+            if let value = keys["aggregate_types"] {
+                let types = try reader.sequence(value, at: "\(path).aggregate_types").enumerated().map {
+                    try reader.string($0.element, at: "\(path).aggregate_types[\($0.offset)]")
+                }
+                guard !types.isEmpty else {
+                    throw reader.error("\(path).aggregate_types", value, "an empty list matches nothing; omit the key for every event")
+                }
+                projection.aggregateTypes = types
+            }
+            if let value = keys["on_error"] {
+                let text = try reader.string(value, at: "\(path).on_error")
+                guard let onError = Projection.OnError(rawValue: text) else {
+                    throw reader.error("\(path).on_error", value, "expected stop or skip, found '\(text)'")
+                }
+                projection.onError = onError
+            }
+            if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
+            if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }
+            guard let handlersNode = keys["handlers"] else {
+                throw reader.error(path, entry, "missing key 'handlers' (event type → SQL)")
+            }
+            guard case .mapping(let handlers) = handlersNode, !handlers.isEmpty else {
+                throw reader.error("\(path).handlers", handlersNode, "expected a mapping of event type → SQL statement(s)")
+            }
+            for (key, value) in handlers {
+                let eventType = try reader.string(key, at: "\(path).handlers")
+                let handlerPath = "\(path).handlers.\(eventType)"
+                guard !projection.handlers.contains(where: { $0.eventType == eventType }) else {
+                    throw reader.error(handlerPath, key, "duplicate handler for this event type")
+                }
+                let statements = try reader.stringOrList(value, at: handlerPath)
+                guard !statements.isEmpty, statements.allSatisfy({ !$0.trimmingSpaces.isEmpty }) else {
+                    throw reader.error(handlerPath, value, "empty handler: give one SQL statement or a list of them")
+                }
+                projection.handlers.append((eventType, statements))
+            }
+            self.projections.append(projection)
+        }
+    }
+
+    static func tableName(_ node: Node, _ path: String, _ reader: YAMLReader) throws -> QualifiedName {
+        let text = try reader.string(node, at: path)
+        do {
+            return try QualifiedName(parsing: text)
+        } catch {
+            throw reader.error(path, node, "'\(text)' is not a table name: use name or schema.name")
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import ProjectionistApp
+
+await ProjectionistCommand.runAsRoot()

@@ -1,0 +1,131 @@
+import EventStore
+import Postgres
+import ProjectionistApp
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test("the INTERFACE.md example parses with every key")
+    func fullExample() throws {
+        let yaml = """
+            database:
+              url: postgres://app@db.internal:5432/app?sslmode=verify-full
+              password_file: /run/credentials/projectionist.service/db-password
+              startup_timeout: 30s
+            store:
+              events_table: es.events
+              aggregate_heads_table: aggregate_heads
+              notify_channel: projectionist_events
+              manage_schema: true
+              notify_trigger: false
+              allow_sequence_cache: false
+            worker:
+              checkpoints_table: consumer_checkpoints
+              gap_skips_table: consumer_gap_skips
+              dead_letters_table: consumer_dead_letters
+              batch_size: 500
+              poll_interval: 250ms
+              max_poll_interval: 5m
+              gap_warn_after: 30s
+              gap_skip_after: never
+            projections:
+              - name: order_overview_v1
+                aggregate_types: [Order]
+                on_error: skip
+                setup: |
+                  CREATE TABLE IF NOT EXISTS order_overview_v1 (order_id text PRIMARY KEY);
+                reset: |
+                  TRUNCATE order_overview_v1;
+                handlers:
+                  OrderPlaced: |
+                    INSERT INTO order_overview_v1 (order_id) VALUES ($aggregate_id) ON CONFLICT DO NOTHING;
+                  OrderConfirmed:
+                    - UPDATE order_overview_v1 SET order_id = order_id WHERE order_id = $aggregate_id;
+                    - SELECT 1;
+            """
+        let config = try ProjectionistConfiguration.parse(yaml, file: "p.yaml")
+        #expect(config.database.passwordFile == "/run/credentials/projectionist.service/db-password")
+        #expect(config.store.eventsTable == QualifiedName(schema: "es", name: "events"))
+        #expect(config.store.notifyTrigger == false)
+        #expect(config.worker.batchSize == 500)
+        #expect(config.worker.pollInterval == .milliseconds(250))
+        #expect(config.worker.maxPollInterval == .seconds(300))
+        #expect(config.worker.gapSkipAfter == nil)
+        #expect(config.projections.count == 1)
+        let projection = config.projections[0]
+        #expect(projection.aggregateTypes == ["Order"])
+        #expect(projection.onError == .skip)
+        #expect(projection.handlers.map(\.eventType) == ["OrderPlaced", "OrderConfirmed"])
+        #expect(projection.handlers[1].statements.count == 2)
+        #expect(config.schema.eventsTable.quoted == #""es"."events""#)
+    }
+
+    @Test("an empty file gives the defaults")
+    func defaults() throws {
+        let config = try ProjectionistConfiguration.parse("", file: "empty.yaml")
+        #expect(config.worker.batchSize == 1000)
+        #expect(config.worker.pollInterval == .seconds(1))
+        #expect(config.store.notifyChannel == "projectionist_events")
+        #expect(config.database.startupTimeout == .seconds(30))
+    }
+
+    @Test(
+        "invalid configurations name the file, the key path and the line",
+        arguments: [
+            ("database:\n  url: x\n  colour: blue\n", "database.colour", 3, "unknown key"),
+            ("worker:\n  batch_size: lots\n", "worker.batch_size", 2, "positive whole number"),
+            ("worker:\n  poll_interval: 10 parsecs\n", "worker.poll_interval", 2, "not a duration"),
+            ("worker:\n  gap_skip_after: soon\n", "worker.gap_skip_after", 2, "not a duration"),
+            ("store:\n  events_table: a.b.c\n", "store.events_table", 2, "not a table name"),
+            ("store:\n  manage_schema: maybe\n", "store.manage_schema", 2, "true or false"),
+            (
+                "projections:\n  - name: a\n    handlers:\n      X: SELECT 1\n  - name: a\n    handlers:\n      X: SELECT 1\n",
+                "projections[1].name", 5, "duplicate projection name"
+            ),
+            ("projections:\n  - name: a\n    handlers:\n      X: \"  \"\n", "projections[0].handlers.X", 4, "empty handler"),
+            ("projections:\n  - name: a\n    handlers:\n      X: []\n", "projections[0].handlers.X", 4, "empty handler"),
+            ("projections:\n  - name: a\n", "projections[0]", 2, "missing key 'handlers'"),
+            ("projections:\n  - name: a\n    on_error: explode\n    handlers:\n      X: SELECT 1\n", "projections[0].on_error", 3, "stop or skip"),
+            ("colour: blue\n", "colour", 1, "unknown key"),
+        ])
+    func invalid(yaml: String, keyPath: String, line: Int, message: String) throws {
+        let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "bad.yaml") }
+        #expect(error.keyPath == keyPath)
+        #expect(error.line == line)
+        #expect(error.description.hasPrefix("bad.yaml:\(line): \(keyPath): "))
+        #expect(error.description.contains(message), "\(error)")
+    }
+
+    @Test("broken YAML is a configuration error with a line")
+    func brokenYAML() throws {
+        let error = try #require(throws: ConfigurationError.self) {
+            try ProjectionistConfiguration.parse("worker:\n  batch_size: [1, 2\n", file: "broken.yaml")
+        }
+        #expect(error.line != nil)
+        #expect(error.description.contains("broken.yaml"))
+    }
+
+    @Test("the environment's database URL wins over the file's")
+    func environmentOverride() throws {
+        let file = FileManagerHelper.write("database:\n  url: host=filehost\n")
+        defer { FileManagerHelper.remove(file) }
+        let fromEnv = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_DATABASE_URL": "host=env1", "DATABASE_URL": "host=env2"])
+        #expect(fromEnv.database.url == "host=env1")
+        let fallback = try ProjectionistConfiguration.load(path: file, environment: ["DATABASE_URL": "host=env2"])
+        #expect(fallback.database.url == "host=env2")
+        let plain = try ProjectionistConfiguration.load(path: file, environment: [:])
+        #expect(plain.database.url == "host=filehost")
+        #expect(ProjectionistConfiguration.path(option: nil, environment: ["PROJECTIONIST_CONFIG": "/x.yaml"]) == "/x.yaml")
+        #expect(ProjectionistConfiguration.path(option: nil, environment: [:]) == "/etc/projectionist/projectionist.yaml")
+    }
+
+    @Test("durations", arguments: [("250ms", Duration.milliseconds(250)), ("1s", .seconds(1)), ("5m", .seconds(300)), ("1h", .seconds(3600))])
+    func durations(text: String, duration: Duration) {
+        #expect(DurationParser.parse(text) == duration)
+        #expect(DurationParser.format(duration) == text)
+    }
+
+    @Test("bad durations", arguments: ["", "5", "1d", "-1s", "1.5s", "ms"])
+    func badDurations(text: String) {
+        #expect(DurationParser.parse(text) == nil)
+    }
+}

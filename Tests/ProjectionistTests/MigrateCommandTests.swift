@@ -1,0 +1,99 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+@Suite(.timeLimit(.minutes(2)))
+struct MigrateCommandTests {
+    @Test("migrate twice is fine, runs projection setup, and the tables exist")
+    func migrateTwice() async throws {
+        let db = try await TestDatabase.fresh("cli_migrate")
+        let config = FileManagerHelper.write(
+            """
+            database:
+              url: "\(db.connectionString)"
+            projections:
+              - name: counter
+                setup: |
+                  CREATE TABLE IF NOT EXISTS counter (n bigint NOT NULL);
+                  INSERT INTO counter SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM counter);
+                handlers:
+                  X: UPDATE counter SET n = n + 1
+            """)
+        defer { FileManagerHelper.remove(config) }
+        for _ in 0..<2 {
+            let output = try await ProjectionistProcess.run(["migrate", "--config", config])
+            #expect(output.status == 0, "stderr: \(output.stderr)")
+        }
+        let connection = try await db.connect()
+        let tables = try await connection.query(
+            "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
+        #expect(
+            try tables[0].decode(String.self, at: 0)
+                == "aggregate_heads,consumer_checkpoints,consumer_dead_letters,consumer_gap_skips,counter,events")
+        #expect(try await connection.query("SELECT count(*) FROM counter")[0].decode(Int64.self, at: 0) == 1)
+    }
+
+    @Test("migrate with a broken setup statement names the projection and exits 78, leaving nothing half-done")
+    func brokenSetup() async throws {
+        let db = try await TestDatabase.fresh("cli_migrate_bad")
+        let config = FileManagerHelper.write(
+            """
+            database:
+              url: "\(db.connectionString)"
+            projections:
+              - name: broken_v1
+                setup: CREATE TABLE oops (
+                handlers:
+                  X: SELECT 1
+            """)
+        defer { FileManagerHelper.remove(config) }
+        let output = try await ProjectionistProcess.run(["migrate", "--config", config])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains("projections.broken_v1.setup"), "\(output.stderr)")
+        let connection = try await db.connect()
+        #expect(try await connection.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0].decode(Int64.self, at: 0) == 0)
+    }
+
+    @Test("migrate against an unreachable database exits 69 after the startup timeout")
+    func unreachable() async throws {
+        let config = FileManagerHelper.write(
+            """
+            database:
+              url: "host=127.0.0.1 port=1 dbname=x password=hunter2-secret"
+              startup_timeout: 1s
+            """)
+        defer { FileManagerHelper.remove(config) }
+        let output = try await ProjectionistProcess.run(["migrate", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
+        #expect(output.status == 69)
+        #expect(output.stderr.contains("database unreachable"))
+        #expect(!output.stderr.contains("hunter2"))
+    }
+
+    @Test("migrations generate: writes the file, refuses bad names (64) and a missing --output (64)")
+    func generate() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID())").path
+        defer { FileManagerHelper.remove(directory) }
+        let ok = try await ProjectionistProcess.run([
+            "migrations", "generate", "--output", directory, "--events-table", "app.events", "--no-notify-trigger",
+        ])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(files.count == 1)
+        #expect(files[0].range(of: #"^\d{14}_projectionist\.sql$"#, options: .regularExpression) != nil)
+        let sql = try String(contentsOfFile: "\(directory)/\(files[0])", encoding: .utf8)
+        #expect(sql.contains(#"CREATE SCHEMA IF NOT EXISTS "app";"#))
+        #expect(!sql.contains("TRIGGER"))
+
+        let named = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--filename", "001.sql"])
+        #expect(named.status == 0)
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/001.sql"))
+
+        #expect(try await ProjectionistProcess.run(["migrations", "generate"]).status == 64)
+        let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--events-table", "a.b.c"])
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains("--events-table"))
+        #expect(try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--frobnicate"]).status == 64)
+        #expect(try await ProjectionistProcess.run(["frobnicate"]).status == 64)
+    }
+}
