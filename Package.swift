@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "projectionist", targets: ["projectionist"]),
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "EventStore", targets: ["EventStore"]),
+        .library(name: "Projections", targets: ["Projections"]),
     ],
     dependencies: [  // lower bounds = the versions we verified against
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -20,6 +21,9 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EventStore", dependencies: ["Postgres"]),
         .target(
+            name: "Projections",
+            dependencies: ["Postgres", "EventStore", .product(name: "Logging", package: "swift-log")]),
+        .target(
             name: "ProjectionistApp",
             dependencies: [
                 "Postgres", "EventStore",
@@ -30,9 +34,13 @@ let package = Package(
         .executableTarget(
             name: "projectionist",
             dependencies: ["ProjectionistApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "EventStore"]),
+        .executableTarget(
+            name: "projectionist-bench",
+            dependencies: ["Postgres", "EventStore", "Projections", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TestSupport", dependencies: ["Postgres", "EventStore", "Projections"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "TestSupport"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventStore", "Postgres", "TestSupport"]),
         .testTarget(name: "ProjectionistTests", dependencies: ["ProjectionistApp", "EventStore", "Postgres", "TestSupport"]),
     ]
 )

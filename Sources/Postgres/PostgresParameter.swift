@@ -141,3 +141,20 @@ public enum PostgresType {
     /// 2000-01-01T00:00:00Z in seconds since 1970.
     static let postgresEpoch: Double = 946_684_800
 }
+
+/// A `text[]` parameter, e.g. for `aggregate_type = ANY($1::text[])`.
+public struct PostgresTextArray: PostgresEncodable, Hashable {
+    public var elements: [String]
+    public init(_ elements: [String]) { self.elements = elements }
+    public var postgresParameter: PostgresParameter {
+        // Array literal: every element double-quoted, with `"` and `\` backslash-escaped.
+        let body = self.elements.map { element in
+            "\"" + element.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }.joined(separator: ",")
+        return PostgresParameter(oid: PostgresType.textArray, format: .text, bytes: Array("{\(body)}".utf8))
+    }
+}
+
+extension PostgresType {
+    public static let textArray: UInt32 = 1009
+}

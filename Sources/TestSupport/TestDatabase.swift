@@ -11,7 +11,15 @@ public struct TestDatabase: Sendable {
     public let connectionString: String
     public let name: String
 
-    public var configuration: ConnectionConfiguration { ConnectionConfiguration(connectionString: self.connectionString) }
+    public var configuration: ConnectionConfiguration {
+        ConnectionConfiguration(connectionString: self.connectionString, applicationName: "projectionist-test")
+    }
+
+    /// The configuration the runtime under test uses (`application_name` projectionist, so a
+    /// test can find and terminate its backends).
+    public var runtimeConfiguration: ConnectionConfiguration {
+        ConnectionConfiguration(connectionString: self.connectionString, applicationName: "projectionist")
+    }
 
     /// Keyword string of the server's maintenance database.
     public static func serverConnectionString() throws -> String {

@@ -1,15 +1,13 @@
 import EventStore
 import Foundation
 import Postgres
+import Projections
 import TestSupport
 import Testing
 
 // The seed's "Getting started" walkthrough, in Swift. The README's "Event store" snippet is
-// this code; keep the two in step.
-
-struct OrderPlaced: Codable { var customer_id: String; var currency: String }
-struct OrderLineAdded: Codable { var sku: String; var quantity: Int; var unit_price_cents: Int64 }
-struct OrderConfirmed: Codable { var confirmed_at: Date }
+// this code; keep the two in step. Payload types and order_overview_v1 (version-guarded, as in
+// the seed) live in TestSupport/OrderWorkload.swift and TestSupport/TestProjections.swift.
 
 /// The Order aggregate, rebuilt from its stream.
 struct Order {
@@ -35,47 +33,13 @@ struct Order {
     }
 }
 
-/// order_overview_v1, maintained inline in the append's transaction (version-guarded).
-struct OrderOverviewProjection {
-    func handle(_ event: PersistedEvent, in tx: Transaction) async throws {
-        switch event.eventType {
-        case "OrderPlaced":
-            let data = try event.decodePayload(as: OrderPlaced.self)
-            try await tx.query(
-                """
-                INSERT INTO order_overview_v1 (order_id, customer_id, status, currency, total_cents, line_count, version)
-                VALUES ($1, $2, 'pending', $3, 0, 0, $4)
-                ON CONFLICT (order_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
-                    currency = EXCLUDED.currency, version = EXCLUDED.version
-                WHERE order_overview_v1.version < EXCLUDED.version
-                """, [event.aggregateID, data.customer_id, data.currency, event.aggregateVersion])
-        case "OrderLineAdded":
-            let data = try event.decodePayload(as: OrderLineAdded.self)
-            try await tx.query(
-                """
-                UPDATE order_overview_v1 SET total_cents = total_cents + $2, line_count = line_count + $3, version = $4
-                WHERE order_id = $1 AND version < $4
-                """, [event.aggregateID, Int64(data.quantity) * data.unit_price_cents, Int64(data.quantity), event.aggregateVersion])
-        case "OrderConfirmed":
-            try await tx.query(
-                "UPDATE order_overview_v1 SET status = 'confirmed', version = $2 WHERE order_id = $1 AND version < $2",
-                [event.aggregateID, event.aggregateVersion])
-        default: break
-        }
-    }
-}
-
 @Suite(.timeLimit(.minutes(1)))
 struct SeedWalkthroughTests {
     @Test("place an order with two lines and a confirmation, read it back, rebuild it, project it inline")
     func walkthrough() async throws {
         let db = try await TestDatabase.migrated("seed")
         let connection = try await db.connect()
-        try await connection.query(
-            """
-            CREATE TABLE order_overview_v1 (order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
-              currency TEXT NOT NULL, total_cents BIGINT NOT NULL, line_count INTEGER NOT NULL, version BIGINT NOT NULL)
-            """)
+        try await connection.query(OrderWorkload.readModelSQL)  // the seed's order_overview_v1
 
         // README: Event store
         let store = EventStore()

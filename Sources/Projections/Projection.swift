@@ -1,0 +1,73 @@
+import EventStore
+import Foundation
+import Postgres
+
+/// A read model kept up to date from the event log.
+///
+/// The runtime calls `handle` for every event in scope, in `global_position` order, inside a
+/// transaction that also moves the projection's checkpoint: a commit applies the events and
+/// records them as applied together. Handlers never commit or roll back that transaction.
+/// They should still write version-guarded (`WHERE version < $aggregate_version`), so that a
+/// rewind without truncation stays idempotent.
+public protocol Projection: Sendable {
+    /// The checkpoint's identity: renaming a projection starts it from scratch.
+    var name: String { get }
+    /// Aggregate types this projection reads; nil: every event. Others are passed over cheaply
+    /// (no payload is read for them).
+    var aggregateTypes: [String]? { get }
+    /// Event types this projection handles; nil: every type. Others are passed over cheaply.
+    var eventTypes: [String]? { get }
+    /// What to do with an event whose handler keeps failing.
+    var onError: OnError { get }
+
+    /// Called on every new connection before the first batch (e.g. to prepare statements).
+    func prepare(_ connection: PostgresConnection) async throws
+    /// Applies one event to the read model.
+    func handle(_ event: PersistedEvent, in transaction: Transaction) async throws
+    /// Applies a batch of events in order; the default calls `handle` for each. Override to
+    /// send all the statements in one pipeline.
+    func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws
+    /// Empties the read model before a rebuild from position 0 (`reset` to 0).
+    func reset(in transaction: Transaction) async throws
+}
+
+/// A projection's policy for an event whose handler fails after its retries.
+public enum OnError: String, Sendable {
+    /// Park the projection at the event (state `failed`) until it succeeds on a later retry or a reset.
+    case stop
+    /// Write a dead-letter row and move past the event.
+    case skip
+}
+
+extension Projection {
+    public var aggregateTypes: [String]? { nil }
+    public var eventTypes: [String]? { nil }
+    public var onError: OnError { .stop }
+    public func prepare(_ connection: PostgresConnection) async throws {}
+    public func reset(in transaction: Transaction) async throws {}
+    public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {
+        for event in events { try await self.handle(event, in: transaction) }
+    }
+}
+
+/// A handler failure, with the event it failed on.
+public struct HandlerError: Error, CustomStringConvertible, Sendable {
+    public var position: Int64
+    public var eventID: String
+    public var eventType: String
+    public var underlying: String
+    /// The database error, when the handler's SQL failed.
+    public var postgres: PostgresError?
+
+    public init(event: PersistedEvent, error: any Error) {
+        self.position = event.globalPosition
+        self.eventID = event.eventID.uuidString.lowercased()
+        self.eventType = event.eventType
+        self.underlying = "\(error)"
+        self.postgres = error as? PostgresError
+    }
+
+    public var description: String {
+        "handler failed at position \(self.position) (event \(self.eventID), type \(self.eventType)): \(self.underlying)"
+    }
+}

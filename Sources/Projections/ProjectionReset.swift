@@ -1,0 +1,31 @@
+import EventStore
+import Postgres
+
+/// Rebuilds a projection by moving its checkpoint, while a worker may be running it.
+public enum ProjectionReset {
+    /// In one transaction: waits for the runner's batch in flight (the checkpoint row lock),
+    /// runs the projection's reset action when rewinding to 0, and sets the checkpoint. A
+    /// running worker carries on from there without a restart (woken through the notify channel).
+    /// - Returns: the checkpoint before the reset.
+    @discardableResult
+    public static func reset(
+        _ projection: any Projection, to position: Int64 = 0, schema: Schema, on connection: PostgresConnection
+    ) async throws -> Int64 {
+        let checkpoints = CheckpointStore(schema: schema)
+        try await checkpoints.ensureRow(projection.name, on: connection)
+        return try await connection.transaction { tx in
+            let (previous, _) = try await checkpoints.lock(projection.name, in: tx)
+            if position == 0 { try await projection.reset(in: tx) }
+            try await tx.query(
+                """
+                UPDATE \(checkpoints.checkpoints) SET last_position = $2, updated_at = now(), last_error = NULL,
+                    state = CASE WHEN state = 'failed' THEN 'catching_up' ELSE state END
+                WHERE consumer_name = $1
+                """, [projection.name, position])
+            if let channel = schema.notifyChannel, !channel.isEmpty {
+                try await tx.query("SELECT pg_notify($1, $2)", [channel, "reset \(projection.name)"])
+            }
+            return previous
+        }
+    }
+}

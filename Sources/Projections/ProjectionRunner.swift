@@ -1,0 +1,546 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// Keeps one projection up to date on a connection of its own, until its task is cancelled.
+///
+/// Each batch is one transaction: lock the checkpoint row, read the next positions (payloads
+/// only for events in scope), apply the contiguous prefix, move the checkpoint, audit dead gaps,
+/// commit. A crash anywhere re-runs at most the uncommitted batch. The runner handles its own
+/// failures: transient errors reconnect with jittered backoff, handler errors are isolated to
+/// the failing event and follow the projection's `onError`. It never throws.
+public struct ProjectionRunner: Sendable {
+    public let projection: any Projection
+    let database: ConnectionConfiguration
+    let options: RuntimeOptions
+    let board: StatusBoard
+    let wakeup: Wakeup
+    let logger: Logger
+    let checkpoints: CheckpointStore
+    let resolver: GapResolver
+
+    public init(
+        projection: any Projection, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
+        wakeup: Wakeup, logger: Logger
+    ) {
+        self.projection = projection
+        self.database = database
+        self.options = options
+        self.board = board
+        self.wakeup = wakeup
+        var logger = logger
+        logger[metadataKey: "projection"] = "\(projection.name)"
+        self.logger = logger
+        self.checkpoints = CheckpointStore(schema: options.schema)
+        self.resolver = GapResolver(events: options.schema.eventsTable)
+    }
+
+    var name: String { self.projection.name }
+
+    /// What one batch transaction found.
+    enum Outcome {
+        /// The checkpoint moved, or a full batch was read: read again at once.
+        case progressed
+        /// Nothing new is visible.
+        case idle
+        /// Stopped before missing positions whose fate is unknown.
+        case blocked([ClosedRange<Int64>])
+    }
+
+    /// A handler failed inside a batch; the batch was rolled back.
+    struct BatchFailure: Error {
+        var events: [PersistedEvent]
+        var checkpoint: Int64
+        var frontier: Frontier
+        var highestVisible: Int64
+        var error: HandlerError
+    }
+
+    /// Mutable state of one run, owned by the run's task.
+    struct Session {
+        var connection: PostgresConnection?
+        var dead = DeadPositions()
+        var lastPersisted = ContinuousClock.now - .seconds(3600)
+    }
+
+    // MARK: - The loop
+
+    /// Runs until the task is cancelled; then records the state `stopped`.
+    public func run() async {
+        var session = Session()
+        var reconnectDelay = self.options.reconnectDelay
+        var pollDelay = self.options.pollInterval
+        self.board.update(self.name) { $0.state = .catchingUp }
+        while !Task.isCancelled {
+            do {
+                let connection = try await self.connected(&session)
+                guard try await self.owns(connection) else {
+                    self.board.update(self.name) { $0.state = .standby }
+                    _ = await self.wakeup.wait(timeout: min(self.options.pollInterval, .seconds(1)))
+                    continue
+                }
+                let outcome = try await self.step(connection, &session)
+                reconnectDelay = self.options.reconnectDelay
+                switch outcome {
+                case .progressed:
+                    pollDelay = self.options.pollInterval
+                case .idle:
+                    let woke = try await self.idle(connection, &session, for: pollDelay)
+                    pollDelay = woke ? self.options.pollInterval : min(pollDelay * 2, self.options.maxPollInterval)
+                case .blocked(let unresolved):
+                    try await self.resolve(unresolved, connection, &session)
+                    pollDelay = self.options.pollInterval
+                }
+            } catch let failure as BatchFailure {
+                do {
+                    try await self.isolate(failure, &session)
+                } catch {
+                    reconnectDelay = await self.recover(from: error, &session, delay: reconnectDelay)
+                }
+            } catch {
+                reconnectDelay = await self.recover(from: error, &session, delay: reconnectDelay)
+            }
+        }
+        await self.stop(&session)
+    }
+
+    /// After an error outside a handler: transient ones reconnect with jittered backoff,
+    /// permanent ones mark the projection failed and retry after the longest delay.
+    /// - Returns: the next reconnect delay.
+    private func recover(from error: any Error, _ session: inout Session, delay: Duration) async -> Duration {
+        guard !Task.isCancelled else { return delay }
+        let postgres = (error as? PostgresError) ?? (error as? BatchFailure)?.error.postgres
+        let transient = postgres?.isTransient ?? false
+        let connected = await session.connection?.isConnected ?? false
+        if postgres?.isConnectionLost ?? false || !connected {
+            await session.connection?.close()
+            session.connection = nil
+        }
+        let wait = transient ? delay : self.options.maxReconnectDelay
+        let message = "\(error)"
+        self.board.update(self.name) { status in
+            if !transient { status.state = .failed }
+            status.lastError = message
+        }
+        if transient {
+            self.logger.warning("Transient database error; retrying.", metadata: ["error": "\(message)", "retry.in": "\(wait)"])
+        } else {
+            self.logger.error("Projection failed; retrying later.", metadata: ["error": "\(message)", "retry.in": "\(wait)"])
+            if let connection = session.connection {
+                try? await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+            }
+        }
+        // Jitter (50–100 %) keeps many runners from reconnecting in lockstep.
+        let jittered = wait * Double.random(in: 0.5...1.0)
+        _ = await self.wakeup.wait(timeout: jittered)
+        return min(delay * 2, self.options.maxReconnectDelay)
+    }
+
+    var status: ProjectionStatus { self.board.status(self.name) ?? ProjectionStatus(name: self.name) }
+
+    private func stop(_ session: inout Session) async {
+        self.board.update(self.name) { $0.state = .stopped }
+        guard let connection = session.connection else { return }
+        let status = self.status
+        let checkpoints = self.checkpoints
+        let name = self.name
+        // The run's task is cancelled, which would refuse the statement: record the final state
+        // from a task that is not (and wait for it, so the row is written before we return).
+        await Task {
+            try? await checkpoints.recordState(name, status: status, on: connection)
+            await connection.close()
+        }.value
+        session.connection = nil
+    }
+
+    // MARK: - Connection and ownership
+
+    private func connected(_ session: inout Session) async throws -> PostgresConnection {
+        if let connection = session.connection { return connection }
+        let connection = try await PostgresConnection.connect(self.database)
+        try await self.checkpoints.ensureRow(self.name, on: connection)
+        try await self.projection.prepare(connection)
+        session.connection = connection
+        let pid = await connection.backendPID
+        self.logger.debug("Connected.", metadata: ["db.pid": "\(pid)"])
+        return connection
+    }
+
+    /// Whether this session owns the projection (a session-level advisory lock: another
+    /// instance's runner waits in `standby` and takes over when this session ends).
+    private func owns(_ connection: PostgresConnection) async throws -> Bool {
+        let result = try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                             AND classid = hashtext('projectionist')::oid AND objid = hashtext($1)::oid AND objsubid = 2)
+                   OR pg_try_advisory_lock(hashtext('projectionist'), hashtext($1))
+            """, [self.name])
+        return try result[0].decode(Bool.self, at: 0)
+    }
+
+    // MARK: - One batch
+
+    private func step(_ connection: PostgresConnection, _ session: inout Session) async throws -> Outcome {
+        let dead = session.dead
+        let result = try await connection.transaction { tx -> (Outcome, ProjectionStatus, Int, Bool) in
+            let (checkpoint, head) = try await self.checkpoints.lock(self.name, in: tx)
+            let batch = try await self.read(after: checkpoint, in: tx)
+            let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: dead)
+            let events = batch.events.filter { $0.globalPosition <= frontier.position }
+            if !events.isEmpty {
+                do {
+                    try await self.projection.handle(batch: events, in: tx)
+                } catch {
+                    if let postgres = error as? PostgresError, postgres.isTransient || Task.isCancelled { throw error }
+                    let failing = Self.failingEvent(events, error)
+                    throw BatchFailure(
+                        events: events, checkpoint: checkpoint, frontier: frontier,
+                        highestVisible: batch.positions.last ?? checkpoint, error: HandlerError(event: failing, error: error))
+                }
+            }
+            var status = self.status
+            status.head = max(head, batch.positions.last ?? 0)
+            status.position = frontier.position
+            status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
+            status.lastError = nil
+            status.gapPosition = frontier.unresolved.first?.lowerBound
+            status.gapHolder = nil
+            let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
+            if persist {
+                try await self.commitProgress(
+                    frontier.position, skipped: frontier.skipped, highestVisible: batch.positions.last ?? checkpoint,
+                    status: status, in: tx)
+            }
+            let outcome: Outcome =
+                if frontier.isBlocked { .blocked(frontier.unresolved) }
+                else if frontier.position != checkpoint || batch.positions.count >= self.options.batchSize { .progressed }
+                else { .idle }
+            return (outcome, status, events.count, persist)
+        }
+        let (outcome, status, applied, persisted) = result
+        if persisted { session.lastPersisted = .now }
+        self.board.update(self.name) { current in
+            let total = current.applied + Int64(applied)
+            current = status
+            current.applied = total
+        }
+        return outcome
+    }
+
+    /// The event a batch failed on: the handler's own `HandlerError`, else the last event
+    /// (the default batch handler stops at the failing one, so isolation finds it exactly).
+    private static func failingEvent(_ events: [PersistedEvent], _ error: any Error) -> PersistedEvent {
+        if let handlerError = error as? HandlerError, let event = events.first(where: { $0.globalPosition == handlerError.position }) {
+            return event
+        }
+        return events[events.count - 1]
+    }
+
+    /// Checkpoint, state and gap audit rows: one pipeline, one round trip.
+    private func commitProgress(
+        _ position: Int64, skipped: [DeadRange], highestVisible: Int64, status: ProjectionStatus, in tx: Transaction
+    ) async throws {
+        var pipeline = Pipeline()
+        for range in skipped {
+            let (sql, parameters) = self.checkpoints.auditStatement(self.name, range, highestVisible: highestVisible)
+            pipeline.append(sql, parameters)
+            self.logger.info(
+                "Passed over a gap.",
+                metadata: [
+                    "gap.from": "\(range.positions.lowerBound)", "gap.to": "\(range.positions.upperBound)",
+                    "gap.reason": "\(range.reason.rawValue)",
+                ])
+        }
+        let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: position, status: status)
+        pipeline.append(sql, parameters)
+        try await tx.execute(pipeline)
+    }
+
+    struct Batch {
+        var positions: [Int64] = []
+        var events: [PersistedEvent] = []
+    }
+
+    /// Reads the next `batchSize` positions; rows out of scope come back as a position only.
+    private func read(after checkpoint: Int64, in tx: Transaction) async throws -> Batch {
+        let scoped = self.projection.aggregateTypes != nil || self.projection.eventTypes != nil
+        let events = self.options.schema.eventsTable.quoted
+        let sql: String
+        var parameters: [any PostgresEncodable] = [checkpoint, Int64(self.options.batchSize)]
+        if scoped {
+            var conditions: [String] = []
+            if let types = self.projection.aggregateTypes {
+                parameters.append(PostgresTextArray(types))
+                conditions.append("aggregate_type = ANY($\(parameters.count)::text[])")
+            }
+            if let types = self.projection.eventTypes {
+                parameters.append(PostgresTextArray(types))
+                conditions.append("event_type = ANY($\(parameters.count)::text[])")
+            }
+            let inScope = conditions.joined(separator: " AND ")
+            sql = """
+                SELECT global_position, CASE WHEN \(inScope) THEN ARRAY[1] END IS NOT NULL AS in_scope,
+                    CASE WHEN \(inScope) THEN aggregate_type END, CASE WHEN \(inScope) THEN aggregate_id END,
+                    CASE WHEN \(inScope) THEN aggregate_version END, CASE WHEN \(inScope) THEN event_id END,
+                    CASE WHEN \(inScope) THEN event_type END, CASE WHEN \(inScope) THEN event_version END,
+                    CASE WHEN \(inScope) THEN payload END, CASE WHEN \(inScope) THEN metadata END,
+                    CASE WHEN \(inScope) THEN trace_id END, CASE WHEN \(inScope) THEN correlation_id END,
+                    CASE WHEN \(inScope) THEN causation_id END, CASE WHEN \(inScope) THEN created_at END
+                FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
+                """
+        } else {
+            sql = """
+                SELECT global_position, true, aggregate_type, aggregate_id, aggregate_version, event_id, event_type,
+                    event_version, payload, metadata, trace_id, correlation_id, causation_id, created_at
+                FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
+                """
+        }
+        let result = try await tx.query(sql, parameters)
+        var batch = Batch()
+        batch.positions.reserveCapacity(result.count)
+        for row in result {
+            let position = try row.decode(Int64.self, at: 0)
+            batch.positions.append(position)
+            guard try row.decode(Bool.self, at: 1) else { continue }
+            batch.events.append(
+                PersistedEvent(
+                    globalPosition: position, aggregateType: try row.decode(at: 2), aggregateID: try row.decode(at: 3),
+                    aggregateVersion: try row.decode(at: 4), eventID: try row.decode(at: 5), eventType: try row.decode(at: 6),
+                    eventVersion: try row.decode(at: 7), payload: try row.decode(at: 8), metadata: try row.decode(at: 9),
+                    traceID: try row.decode(at: 10), correlationID: try row.decode(at: 11),
+                    causationID: try row.decode(at: 12), createdAt: try row.decode(at: 13)))
+        }
+        return batch
+    }
+
+    // MARK: - Idle
+
+    /// Waits for a wake-up or `delay`, refreshing the heartbeat columns meanwhile.
+    /// - Returns: true when woken by a notification.
+    private func idle(_ connection: PostgresConnection, _ session: inout Session, for delay: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + delay
+        while !Task.isCancelled {
+            let now = ContinuousClock.now
+            if now - session.lastPersisted >= self.options.heartbeatInterval {
+                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+                session.lastPersisted = now
+            }
+            let remaining = deadline - now
+            guard remaining > .zero else { return false }
+            let untilHeartbeat = self.options.heartbeatInterval - (now - session.lastPersisted)
+            if await self.wakeup.wait(timeout: min(remaining, max(untilHeartbeat, .milliseconds(1)))) { return true }
+            self.board.update(self.name) { _ in }  // a beat: the loop is alive
+        }
+        return false
+    }
+
+    // MARK: - Gaps
+
+    /// Waits, hot, until every transaction that may own the missing positions has ended, then
+    /// records the ones still invisible as dead. Returns early when the first one commits.
+    private func resolve(_ unresolved: [ClosedRange<Int64>], _ connection: PostgresConnection, _ session: inout Session)
+        async throws
+    {
+        guard let first = unresolved.first?.lowerBound else { return }
+        var pending = try await self.resolver.holders(on: connection)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var warned = false
+        var recorded = false
+        while !pending.isEmpty {
+            let holder = pending.first.map { GapHolder(pid: $0.pid, since: $0.transactionStart) }
+            self.board.update(self.name) { status in
+                status.state = .waitingOnGap
+                status.gapPosition = first
+                status.gapHolder = holder
+            }
+            let waited = clock.now - started
+            if !warned && waited >= self.options.gapWarnAfter {
+                warned = true
+                self.logger.warning(
+                    "Waiting on a gap: a transaction that may still commit it is open.",
+                    metadata: [
+                        "gap.position": "\(first)", "gap.holder.pid": "\(holder?.pid ?? 0)",
+                        "gap.holder.since": "\(holder?.since.map { ISO8601DateFormatter().string(from: $0) } ?? "unknown")",
+                        "gap.waited": "\(waited)",
+                    ])
+            }
+            if let skipAfter = self.options.gapSkipAfter, waited >= skipAfter {
+                for range in unresolved { session.dead.insert(range, reason: .timeout) }
+                self.logger.warning(
+                    "Skipping a gap after gap_skip_after although its owner may still commit.",
+                    metadata: ["gap.position": "\(first)", "gap.holder.pid": "\(holder?.pid ?? 0)"])
+                return
+            }
+            if !recorded && waited >= .milliseconds(500) || clock.now - session.lastPersisted >= self.options.heartbeatInterval {
+                recorded = true
+                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+                session.lastPersisted = clock.now
+            }
+            try await Task.sleep(for: self.options.gapRecheckInterval)
+            let (stillHeld, visible) = try await self.resolver.recheck(pending, position: first, on: connection)
+            if visible { return }  // its owner committed: the next batch applies it
+            pending.removeAll { !stillHeld.contains($0.virtualTransaction) }
+        }
+        // Every possible owner has ended; this later statement's snapshot sees their commits.
+        let visible = try await self.resolver.visiblePositions(in: unresolved, on: connection)
+        for range in unresolved {
+            var low = range.lowerBound
+            for position in range where visible.contains(position) {
+                if position > low { session.dead.insert(low...(position - 1), reason: .aborted) }
+                low = position + 1
+            }
+            if low <= range.upperBound { session.dead.insert(low...range.upperBound, reason: .aborted) }
+        }
+    }
+
+    // MARK: - Handler failures
+
+    /// Re-runs a failed batch event by event, commits the good prefix, retries the failing
+    /// event with backoff, then applies `onError`.
+    private func isolate(_ failure: BatchFailure, _ session: inout Session) async throws {
+        let connection = try await self.connected(&session)
+        var failing = failure.error
+        if failure.events.count > 1 {
+            guard let found = try await self.commitGoodPrefix(failure, connection) else { return }
+            failing = found
+        }
+        guard let event = failure.events.first(where: { $0.globalPosition == failing.position }) else { return }
+        var delay = self.options.handlerRetryDelay
+        for attempt in 1...max(1, self.options.handlerRetries) {
+            self.logger.warning(
+                "Handler failed; retrying the event.",
+                metadata: ["position": "\(event.globalPosition)", "attempt": "\(attempt)", "error": "\(failing.underlying)"])
+            try await Task.sleep(for: delay)
+            delay = delay * 2
+            switch try await self.applySingle(event, connection) {
+            case .applied, .moved: return
+            case .failed(let error): failing = error
+            }
+        }
+        switch self.projection.onError {
+        case .skip:
+            try await self.deadLetter(event, failing, connection)
+        case .stop:
+            try await self.park(failing, connection, &session)
+        }
+    }
+
+    /// Applies the batch's events one at a time under savepoints; commits everything before
+    /// the first that fails. - Returns: that failure, or nil when the checkpoint moved meanwhile.
+    private func commitGoodPrefix(_ failure: BatchFailure, _ connection: PostgresConnection) async throws -> HandlerError? {
+        try await connection.transaction { tx -> HandlerError? in
+            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            guard checkpoint == failure.checkpoint else { return nil }  // reset meanwhile: start over
+            var failed: HandlerError?
+            for event in failure.events {
+                try await tx.query("SAVEPOINT projectionist_event")
+                do {
+                    try await self.projection.handle(event, in: tx)
+                    try await tx.query("RELEASE SAVEPOINT projectionist_event")
+                } catch {
+                    if let postgres = error as? PostgresError, postgres.isTransient || Task.isCancelled { throw error }
+                    try await tx.query("ROLLBACK TO SAVEPOINT projectionist_event")
+                    failed = HandlerError(event: event, error: error)
+                    break
+                }
+            }
+            let position = failed.map { $0.position - 1 } ?? failure.frontier.position
+            let skipped = failure.frontier.skipped.filter { $0.positions.upperBound <= position }
+            var status = self.status
+            status.position = position
+            status.state = .catchingUp
+            try await self.commitProgress(position, skipped: skipped, highestVisible: failure.highestVisible, status: status, in: tx)
+            self.board.update(self.name) { $0.position = position }
+            return failed
+        }
+    }
+
+    enum SingleOutcome {
+        case applied
+        /// The checkpoint is no longer just before the event (a reset moved it).
+        case moved
+        case failed(HandlerError)
+    }
+
+    private func applySingle(_ event: PersistedEvent, _ connection: PostgresConnection) async throws -> SingleOutcome {
+        do {
+            return try await connection.transaction { tx -> SingleOutcome in
+                let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+                guard checkpoint == event.globalPosition - 1 else { return .moved }
+                do {
+                    try await self.projection.handle(event, in: tx)
+                } catch {
+                    if let postgres = error as? PostgresError, postgres.isTransient || Task.isCancelled { throw error }
+                    throw HandlerError(event: event, error: error)
+                }
+                var status = self.status
+                status.position = event.globalPosition
+                status.state = .catchingUp
+                status.lastError = nil
+                let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+                try await tx.query(sql, parameters)
+                return .applied
+            }
+        } catch let error as HandlerError {
+            return .failed(error)
+        }
+    }
+
+    /// `on_error: skip`: a dead-letter row and the checkpoint past the event, in one transaction.
+    private func deadLetter(_ event: PersistedEvent, _ error: HandlerError, _ connection: PostgresConnection) async throws {
+        try await connection.transaction { tx in
+            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            guard checkpoint == event.globalPosition - 1 else { return }
+            var pipeline = Pipeline()
+            let (letter, letterParameters) = self.checkpoints.deadLetterStatement(self.name, error)
+            pipeline.append(letter, letterParameters)
+            var status = self.status
+            status.position = event.globalPosition
+            status.state = .catchingUp
+            status.lastError = error.description
+            let (advance, advanceParameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+            pipeline.append(advance, advanceParameters)
+            try await tx.execute(pipeline)
+        }
+        self.logger.error(
+            "Event dead-lettered (on_error: skip).",
+            metadata: ["position": "\(event.globalPosition)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
+        self.board.update(self.name) { status in
+            status.position = event.globalPosition
+            status.lastError = error.description
+        }
+    }
+
+    /// `on_error: stop`: stays at the event (state `failed`) until the longest backoff has passed
+    /// (then the event is tried again) or the checkpoint is reset.
+    private func park(_ error: HandlerError, _ connection: PostgresConnection, _ session: inout Session) async throws {
+        self.board.update(self.name) { status in
+            status.state = .failed
+            status.lastError = error.description
+            status.position = error.position - 1
+        }
+        self.logger.error(
+            "Projection stopped at a failing event (on_error: stop).",
+            metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
+        try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+        session.lastPersisted = .now
+        let clock = ContinuousClock()
+        let deadline = clock.now + self.options.maxReconnectDelay
+        while clock.now < deadline {
+            _ = await self.wakeup.wait(timeout: min(self.options.pollInterval, deadline - clock.now))
+            try Task.checkCancellation()
+            self.board.update(self.name) { _ in }
+            let position = try await connection.query(
+                "SELECT last_position FROM \(self.checkpoints.checkpoints) WHERE consumer_name = $1", [self.name]
+            ).first?.decode(Int64.self, at: 0)
+            if position != error.position - 1 { return }  // reset or rewound: carry on from there
+            if clock.now - session.lastPersisted >= self.options.heartbeatInterval {
+                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+                session.lastPersisted = clock.now
+            }
+        }
+    }
+}
+

@@ -1,0 +1,30 @@
+import EventStore
+
+/// How the runtime behaves; the defaults are INTERFACE.md's.
+public struct RuntimeOptions: Sendable {
+    /// Table names and the notify channel (nil or empty: polling only).
+    public var schema = Schema()
+    /// Events read per batch transaction.
+    public var batchSize = 1000
+    /// First idle poll delay; doubles while idle up to `maxPollInterval`; reset on progress or wakeup.
+    public var pollInterval: Duration = .seconds(1)
+    public var maxPollInterval: Duration = .seconds(30)
+    /// Warn (log, status) when a gap has been waited on this long.
+    public var gapWarnAfter: Duration = .seconds(30)
+    /// Skip a gap whose owner may still commit after this long (audited `timeout`); nil: never.
+    public var gapSkipAfter: Duration?
+    /// How often a blocked projection re-checks the gap's possible owners.
+    public var gapRecheckInterval: Duration = .milliseconds(10)
+    /// Retries of a failing event before `onError` applies, with exponential delays from this.
+    public var handlerRetries = 3
+    public var handlerRetryDelay: Duration = .milliseconds(100)
+    /// Reconnect delays after transient errors: jittered, doubling from the first to the max.
+    public var reconnectDelay: Duration = .milliseconds(100)
+    public var maxReconnectDelay: Duration = .seconds(30)
+    /// How often the state columns of the checkpoint row are refreshed while nothing else writes them.
+    public var heartbeatInterval: Duration = .seconds(5)
+    /// Refuse an events sequence with CACHE > 1 unless this is set.
+    public var allowSequenceCache = false
+
+    public init() {}
+}

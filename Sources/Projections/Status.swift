@@ -1,0 +1,94 @@
+import Foundation
+import Synchronization
+
+/// What a projection is doing, as `projectionist status` and `STATUS=` report it.
+public enum ProjectionState: String, Sendable, Codable {
+    case idle
+    case catchingUp = "catching_up"
+    case waitingOnGap = "waiting_on_gap"
+    case failed
+    case standby
+    case stopped
+    case unknown
+}
+
+/// The transaction a projection waits for: the backend pid that holds the gap and since when.
+public struct GapHolder: Sendable, Hashable, CustomStringConvertible {
+    public var pid: Int32
+    public var since: Date?
+    public var description: String {
+        "pid \(self.pid)" + (self.since.map { " since \(ISO8601DateFormatter().string(from: $0))" } ?? "")
+    }
+}
+
+/// A snapshot of one runner.
+public struct ProjectionStatus: Sendable {
+    public var name: String
+    public var position: Int64 = 0
+    public var head: Int64 = 0
+    public var lag: Int64 { max(0, self.head - self.position) }
+    public var state: ProjectionState = .catchingUp
+    public var lastError: String?
+    /// The first missing position waited on, and who may still commit it.
+    public var gapPosition: Int64?
+    public var gapHolder: GapHolder?
+    /// When the runner's loop last went round (progress, idle wake-up, retry, gap re-check).
+    public var lastBeat: ContinuousClock.Instant = .now
+    /// Events applied since start.
+    public var applied: Int64 = 0
+
+    public init(name: String) { self.name = name }
+
+    /// One phrase for logs and status: "waiting on gap 42 held by pid 7 since ...".
+    public var summary: String {
+        switch self.state {
+        case .waitingOnGap:
+            "waiting on gap \(self.gapPosition.map(String.init) ?? "?")" + (self.gapHolder.map { " held by \($0)" } ?? "")
+        case .failed: "failed: \(self.lastError ?? "unknown error")"
+        default: self.state.rawValue
+        }
+    }
+}
+
+/// The live status of every runner, shared between the runners, the health reporter and tests.
+public final class StatusBoard: Sendable {
+    private let statuses: Mutex<[String: ProjectionStatus]>
+
+    public init(names: [String] = []) {
+        self.statuses = Mutex(Dictionary(uniqueKeysWithValues: names.map { ($0, ProjectionStatus(name: $0)) }))
+    }
+
+    public func update(_ name: String, _ change: (inout ProjectionStatus) -> Void) {
+        self.statuses.withLock { statuses in
+            var status = statuses[name] ?? ProjectionStatus(name: name)
+            change(&status)
+            status.lastBeat = .now
+            statuses[name] = status
+        }
+    }
+
+    public func status(_ name: String) -> ProjectionStatus? { self.statuses.withLock { $0[name] } }
+
+    /// Every status, by name.
+    public var all: [ProjectionStatus] { self.statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
+
+    /// Whether every runner's loop went round within `interval` (the watchdog's condition).
+    public func allResponsive(within interval: Duration) -> Bool {
+        let now = ContinuousClock.now
+        return self.statuses.withLock { $0.values.allSatisfy { now - $0.lastBeat <= interval } }
+    }
+
+    /// A one-line summary: projections, max lag, gap waits, failures.
+    public var summaryLine: String {
+        let all = self.all
+        let lag = all.map(\.lag).max() ?? 0
+        let waiting = all.filter { $0.state == .waitingOnGap }
+        let failed = all.filter { $0.state == .failed }
+        var line = "\(all.count) projections, max lag \(lag)"
+        line += ", \(waiting.count) waiting on gaps"
+        if let first = waiting.first { line += " (\(first.name): \(first.summary))" }
+        line += ", \(failed.count) failed"
+        if let first = failed.first { line += " (\(first.name))" }
+        return line
+    }
+}

@@ -1,0 +1,89 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// Runs every projection, the notification listener and an optional health reporter as
+/// children of one task group, until the task running it is cancelled.
+///
+/// A runner handles its own failures, so one failing projection never stops the others.
+/// Cancellation stops everything: a batch in flight is rolled back (its statement is
+/// cancelled on the server) or has committed, never half.
+public struct Worker: Sendable {
+    public let projections: [any Projection]
+    public let database: ConnectionConfiguration
+    public let options: RuntimeOptions
+    public let board: StatusBoard
+    public let broadcaster = WakeupBroadcaster()
+    let logger: Logger
+
+    /// - Throws: `SchemaError` for duplicate projection names.
+    public init(
+        projections: [any Projection], database: ConnectionConfiguration, options: RuntimeOptions,
+        logger: Logger = Logger(label: "projectionist")
+    ) throws {
+        var seen = Set<String>()
+        for projection in projections where !seen.insert(projection.name).inserted {
+            throw SchemaError("two projections are named '\(projection.name)': names identify checkpoints and must be unique")
+        }
+        self.projections = projections
+        self.database = database
+        self.options = options
+        self.board = StatusBoard(names: projections.map(\.name))
+        self.logger = logger
+    }
+
+    /// Checks the schema, then runs until cancelled.
+    /// - Parameters:
+    ///   - ready: called once the schema is checked and every runner has started.
+    ///   - health: runs as one more child (e.g. the systemd watchdog and STATUS reporter).
+    /// - Throws: `SchemaError` or `PostgresError` from the start-up check; nothing after start.
+    public func run(
+        ready: @Sendable () async -> Void = {}, health: (@Sendable (StatusBoard) async -> Void)? = nil
+    ) async throws {
+        let connection = try await PostgresConnection.connect(self.database)
+        try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
+        await connection.close()
+
+        await withDiscardingTaskGroup { group in
+            if let channel = self.options.schema.notifyChannel, !channel.isEmpty {
+                group.addTask { await self.listen(on: channel) }
+            }
+            for projection in self.projections {
+                let wakeup = Wakeup()
+                self.broadcaster.register(wakeup)
+                let runner = ProjectionRunner(
+                    projection: projection, database: self.database, options: self.options, board: self.board,
+                    wakeup: wakeup, logger: self.logger)
+                group.addTask { await runner.run() }
+            }
+            if let health {
+                group.addTask { await health(self.board) }
+            }
+            self.logger.info("Worker started.", metadata: ["projections": "\(self.projections.count)"])
+            await ready()
+        }
+        self.logger.info("Worker stopped.")
+    }
+
+    /// LISTENs on `channel` on a connection of its own and wakes every runner on each
+    /// notification; after (re)connecting it wakes them all, since notifications may have been lost.
+    func listen(on channel: String) async {
+        var delay = self.options.reconnectDelay
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(self.database)
+                try await connection.listen(channel)
+                delay = self.options.reconnectDelay
+                self.broadcaster.signalAll()
+                for try await _ in connection.notifications() { self.broadcaster.signalAll() }
+                await connection.close()
+            } catch {
+                if Task.isCancelled { break }
+                self.logger.warning("Notification listener lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
+                delay = min(delay * 2, self.options.maxReconnectDelay)
+            }
+        }
+    }
+}

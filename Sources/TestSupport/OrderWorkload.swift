@@ -1,0 +1,79 @@
+import EventStore
+import Foundation
+import Postgres
+
+// The seed's Order domain: payloads, a version-guarded order_overview_v1 projection, an event
+// generator and an oracle computed from the committed events.
+
+public struct OrderPlaced: Codable, Sendable {
+    public var customer_id: String
+    public var currency: String
+    public init(customer_id: String, currency: String) {
+        self.customer_id = customer_id
+        self.currency = currency
+    }
+}
+
+public struct OrderLineAdded: Codable, Sendable {
+    public var sku: String
+    public var quantity: Int
+    public var unit_price_cents: Int64
+    public init(sku: String, quantity: Int, unit_price_cents: Int64) {
+        self.sku = sku
+        self.quantity = quantity
+        self.unit_price_cents = unit_price_cents
+    }
+}
+
+public struct OrderConfirmed: Codable, Sendable {
+    public var confirmed_at: Date
+    public init(confirmed_at: Date) { self.confirmed_at = confirmed_at }
+}
+
+public enum OrderWorkload {
+    /// `CREATE TABLE` for the read model.
+    public static let readModelSQL = """
+        CREATE TABLE IF NOT EXISTS order_overview_v1 (
+            order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, currency TEXT NOT NULL,
+            total_cents BIGINT NOT NULL, line_count INTEGER NOT NULL, version BIGINT NOT NULL)
+        """
+
+    /// One order's history: placed, `lines` lines, confirmed.
+    public static func events(orderID: String, lines: Int = 2, seed: Int = 0) -> [Event] {
+        var events = [
+            try! Event(
+                aggregateType: "Order", aggregateID: orderID, eventType: "OrderPlaced",
+                json: OrderPlaced(customer_id: "cust_\(seed % 97)", currency: seed % 2 == 0 ? "EUR" : "USD"))
+        ]
+        for line in 0..<lines {
+            events.append(
+                try! Event(
+                    aggregateType: "Order", aggregateID: orderID, eventType: "OrderLineAdded",
+                    json: OrderLineAdded(sku: "sku-\(line)", quantity: 1 + (seed + line) % 3, unit_price_cents: Int64(100 * (1 + (seed * 7 + line) % 50)))))
+        }
+        events.append(
+            try! Event(
+                aggregateType: "Order", aggregateID: orderID, eventType: "OrderConfirmed",
+                json: OrderConfirmed(confirmed_at: Date(timeIntervalSince1970: 1_700_000_000))))
+        return events
+    }
+
+    /// Rows of order_overview_v1 that differ from what the committed events say (both directions).
+    public static func oracleDifferences(on connection: PostgresConnection, events: String = "events") async throws -> Int64 {
+        let oracle = """
+            SELECT aggregate_id AS order_id,
+                max(CASE WHEN event_type = 'OrderPlaced' THEN convert_from(payload, 'UTF8')::jsonb->>'customer_id' END) AS customer_id,
+                CASE WHEN bool_or(event_type = 'OrderConfirmed') THEN 'confirmed' ELSE 'pending' END AS status,
+                max(CASE WHEN event_type = 'OrderPlaced' THEN convert_from(payload, 'UTF8')::jsonb->>'currency' END) AS currency,
+                coalesce(sum(CASE WHEN event_type = 'OrderLineAdded' THEN (convert_from(payload, 'UTF8')::jsonb->>'quantity')::bigint
+                    * (convert_from(payload, 'UTF8')::jsonb->>'unit_price_cents')::bigint END), 0)::bigint AS total_cents,
+                coalesce(sum(CASE WHEN event_type = 'OrderLineAdded' THEN (convert_from(payload, 'UTF8')::jsonb->>'quantity')::int END), 0)::int AS line_count,
+                max(aggregate_version) AS version
+            FROM \(events) WHERE aggregate_type = 'Order' GROUP BY aggregate_id
+            """
+        let model = "SELECT order_id, customer_id, status, currency, total_cents, line_count, version FROM order_overview_v1"
+        let result = try await connection.query(
+            "SELECT (SELECT count(*) FROM ((\(oracle)) EXCEPT (\(model))) a) + (SELECT count(*) FROM ((\(model)) EXCEPT (\(oracle))) b)")
+        return try result[0].decode(Int64.self, at: 0)
+    }
+}

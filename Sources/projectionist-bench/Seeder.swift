@@ -1,0 +1,43 @@
+import Postgres
+
+/// Fills the events table with the seed's Order workload in one statement per 10,000 orders:
+/// OrderPlaced, 1–3 OrderLineAdded, OrderConfirmed, JSON payloads.
+enum Seeder {
+    /// - Returns: the number of events written.
+    static func seedOrders(_ orders: Int, from first: Int = 0, aggregateType: String = "Order", on connection: PostgresConnection) async throws -> Int64 {
+        var written: Int64 = 0
+        var start = first
+        while start < first + orders {
+            let end = min(start + 10_000, first + orders) - 1
+            let result = try await connection.query(
+                """
+                WITH o AS (SELECT o, 1 + o % 3 AS lines FROM generate_series($1::int, $2::int) AS o),
+                e AS (
+                    SELECT o.o, v, o.lines FROM o, generate_series(1, o.lines + 2) AS v
+                ),
+                ins AS (
+                    INSERT INTO events (aggregate_type, aggregate_id, aggregate_version, event_id, event_type, payload, metadata)
+                    SELECT $3, $3 || '-' || o, v, gen_random_uuid(),
+                        CASE WHEN v = 1 THEN 'OrderPlaced' WHEN v = lines + 2 THEN 'OrderConfirmed' ELSE 'OrderLineAdded' END,
+                        convert_to(CASE
+                            WHEN v = 1 THEN json_build_object('customer_id', 'cust_' || (o % 97), 'currency', CASE WHEN o % 2 = 0 THEN 'EUR' ELSE 'USD' END)::text
+                            WHEN v = lines + 2 THEN json_build_object('confirmed_at', '2026-01-01T00:00:00Z')::text
+                            ELSE json_build_object('sku', 'sku-' || v, 'quantity', 1 + (o + v) % 3, 'unit_price_cents', 100 * (1 + (o * 7 + v) % 50))::text
+                        END, 'UTF8'),
+                        '{}'::jsonb
+                    FROM e ORDER BY o, v
+                    RETURNING aggregate_id, aggregate_version
+                ),
+                heads AS (
+                    INSERT INTO aggregate_heads (aggregate_type, aggregate_id, aggregate_version)
+                    SELECT $3, aggregate_id, max(aggregate_version) FROM ins GROUP BY aggregate_id
+                    ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET aggregate_version = EXCLUDED.aggregate_version
+                )
+                SELECT count(*) FROM ins
+                """, [Int32(start), Int32(end), aggregateType])
+            written += try result[0].decode(Int64.self, at: 0)
+            start = end + 1
+        }
+        return written
+    }
+}

@@ -1,0 +1,134 @@
+import EventStore
+import Foundation
+import Postgres
+import Projections
+import TestSupport
+import Testing
+
+@Suite(.timeLimit(.minutes(3)))
+struct ExactlyOnceTests {
+    @Test("4 writers, 2,000 appends, ~10% rolled back: read model = oracle, counter exact, rollbacks audited")
+    func concurrentWritersWithRollbacks() async throws {
+        let db = try await projectionDatabase("exactly_once")
+        let running = try RunningWorker(db, [OrderOverviewProjection(), CounterProjection(name: "counter")])
+        let rolledBack = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    let connection = try await db.connect()
+                    var rolledBack: [Int64] = []
+                    var generator = SystemRandomNumberGenerator()
+                    for index in 0..<125 {  // 125 orders × 4 events × 4 writers = 2,000 appends
+                        let rollback = Int.random(in: 0..<10, using: &generator) == 0
+                        let positions = try await appendOrder("w\(writer)-\(index)", rollback: rollback, on: connection)
+                        if rollback { rolledBack += positions }
+                    }
+                    return rolledBack
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let connection = try await db.connect()
+        let committed = try await connection.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
+        let last = try await head(on: connection)
+        try await eventually("both checkpoints reach the head") {
+            let counter = try await checkpoint("counter", on: connection)
+            let overview = try await checkpoint("order_overview_v1", on: connection)
+            return counter == last && overview == last
+        }
+        await running.stop()
+        #expect(committed + Int64(rolledBack.count) >= 2_000)
+        #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
+        let numbers = try await CounterProjection.numbers("counter", on: connection)
+        #expect(numbers.n == committed)
+        #expect(numbers.rows == committed)
+        #expect(numbers.distinct == committed)
+        // Every rolled-back position below the head was passed over and audited as aborted.
+        let audited = try await connection.query(
+            "SELECT gap_position FROM consumer_gap_skips WHERE consumer_name = 'counter' AND reason = 'aborted'"
+        ).map { try $0.decode(Int64.self, at: 0) }
+        #expect(Set(audited) == Set(rolledBack.filter { $0 < last }))
+        print("exactly-once: \(committed) committed, \(rolledBack.count) rolled back, \(audited.count) audited")
+    }
+
+    @Test("a rolled-back append followed by a committed one: applied within 1 s, not after a timeout")
+    func rollbackGapDoesNotStall() async throws {
+        let db = try await projectionDatabase("rollback_gap")
+        let running = try RunningWorker(db, [CounterProjection(name: "counter")])
+        let connection = try await db.connect()
+        try await appendOrder("warmup", lines: 0, on: connection)
+        try await eventually("warm-up applied") { try await CounterProjection.numbers("counter", on: connection).n == 2 }
+        var delays: [Duration] = []
+        for round in 0..<5 {
+            try await appendOrder("gone-\(round)", lines: 0, rollback: true, on: connection)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let positions = try await appendOrder("kept-\(round)", lines: 0, on: connection)
+            try await eventually("committed event after a rollback applied", timeout: .seconds(1), every: .milliseconds(2)) {
+                try await checkpoint("counter", on: connection) >= positions.last!
+            }
+            delays.append(clock.now - start)
+        }
+        await running.stop()
+        print("rollback-gap delay (commit → applied): \(delays.map { "\($0.components.attoseconds / 1_000_000_000_000_000 + $0.components.seconds * 1000) ms" })")
+        #expect(delays.allSatisfy { $0 < .seconds(1) })
+        #expect(try await CounterProjection.numbers("counter", on: connection).n == 12)
+    }
+
+    @Test("an append held open for 5 s: later events wait for it, status shows the gap, then all exactly once")
+    func slowTransactionIsWaitedFor() async throws {
+        let db = try await projectionDatabase("held_open")
+        let running = try RunningWorker(db, [CounterProjection(name: "counter")])
+        let slow = try await db.connect()
+        let fast = try await db.connect()
+        let observer = try await db.connect()
+        let (heldSignal, held) = AsyncStream.makeStream(of: Int64.self)
+        let slowCommit = Task {
+            try await slow.transaction { tx in
+                let result = try await EventStore().append(OrderWorkload.events(orderID: "slow", lines: 0), expected: .noStream, in: tx)
+                held.yield(result.globalPositions[0])
+                try await Task.sleep(for: .seconds(5))
+            }
+        }
+        var iterator = heldSignal.makeAsyncIterator()
+        let gap = try #require(await iterator.next())
+        let pid = await slow.backendPID
+        let later = try await appendOrder("fast", lines: 1, on: fast)
+        try await eventually("the runner waits on the gap") {
+            running.status("counter")?.state == .waitingOnGap && running.status("counter")?.gapHolder != nil
+        }
+        let status = try #require(running.status("counter"))
+        #expect(status.gapPosition == gap)
+        #expect(status.gapHolder?.pid == pid)
+        #expect(status.summary.contains("waiting on gap \(gap) held by pid \(pid)"))
+        #expect(try await checkpoint("counter", on: observer) < gap)
+        #expect(try await CounterProjection.numbers("counter", on: observer).n == 0)
+        try await slowCommit.value
+        try await eventually("everything applied after the commit") {
+            try await checkpoint("counter", on: observer) == later.last!
+        }
+        await running.stop()
+        let numbers = try await CounterProjection.numbers("counter", on: observer)
+        #expect(numbers.n == 5)
+        #expect(numbers.distinct == 5)
+        let skips = try await observer.query("SELECT count(*) FROM consumer_gap_skips")[0].decode(Int64.self, at: 0)
+        #expect(skips == 0)
+    }
+
+    @Test("gap_skip_after passes a gap whose owner is still open, audited as timeout")
+    func gapSkipAfter() async throws {
+        let db = try await projectionDatabase("gap_timeout")
+        let running = try RunningWorker(db, [CounterProjection(name: "counter")], options: testOptions { $0.gapSkipAfter = .milliseconds(300) })
+        let slow = try await db.connect()
+        let fast = try await db.connect()
+        try await slow.query("BEGIN")
+        let held = try await slow.query(
+            "INSERT INTO events (aggregate_type, aggregate_id, aggregate_version, event_id, event_type, payload) VALUES ('Order', 'held', 1, gen_random_uuid(), 'X', '\\x7b7d') RETURNING global_position"
+        )[0].decode(Int64.self, at: 0)
+        let later = try await appendOrder("after", lines: 0, on: fast)
+        try await eventually("the gap is skipped after 300 ms") { try await checkpoint("counter", on: fast) == later.last! }
+        let reason = try await fast.query("SELECT reason FROM consumer_gap_skips WHERE gap_position = $1", [held])
+        #expect(try reason.first?.decode(String.self, at: 0) == "timeout")
+        try await slow.query("ROLLBACK")
+        await running.stop()
+    }
+}
