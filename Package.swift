@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "ProjectionistApp",
             dependencies: [
-                "Postgres", "EventStore",
+                "Postgres", "EventStore", "Projections", "Systemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -34,6 +34,13 @@ let package = Package(
         .executableTarget(
             name: "projectionist",
             dependencies: ["ProjectionistApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "Systemd",
+            dependencies: [
+                .target(name: "CSystemd", condition: .when(platforms: [.linux])),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "EventStore"]),
         .executableTarget(
             name: "projectionist-bench",
             dependencies: ["Postgres", "EventStore", "Projections", "TestSupport", .product(name: "Logging", package: "swift-log")]),
@@ -41,7 +48,10 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventStore", "Postgres", "TestSupport"]),
-        .testTarget(name: "ProjectionistTests", dependencies: ["ProjectionistApp", "EventStore", "Postgres", "TestSupport"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(
+            name: "ProjectionistTests",
+            dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "TestSupport"]),
     ]
 )
 

@@ -116,8 +116,9 @@ public actor PostgresConnection {
     }
 
     /// Prepares `sql` under `name` once per connection; preparing a known name again is a no-op.
-    public nonisolated func prepare(_ name: String, _ sql: String) async throws {
-        try await self.cancellable { connection in try connection.runPrepare(name, sql) }
+    /// - Parameter types: parameter type OIDs (0 or missing: inferred by the server).
+    public nonisolated func prepare(_ name: String, _ sql: String, types: [UInt32] = []) async throws {
+        try await self.cancellable { connection in try connection.runPrepare(name, sql, types: types) }
     }
 
     /// Runs a statement prepared with `prepare(_:_:)`.
@@ -175,10 +176,11 @@ public actor PostgresConnection {
         return try self.check(PQexec(handle, sql))
     }
 
-    func runPrepare(_ name: String, _ sql: String) throws {
+    func runPrepare(_ name: String, _ sql: String, types: [UInt32]) throws {
         guard !self.preparedStatements.contains(name) else { return }
         let handle = try self.requireHandle()
-        _ = try self.check(PQprepare(handle, name, sql, 0, nil))
+        let oids = types.map { Oid($0) }
+        _ = try self.check(oids.withUnsafeBufferPointer { PQprepare(handle, name, sql, Int32(oids.count), $0.baseAddress) })
         self.preparedStatements.insert(name)
     }
 

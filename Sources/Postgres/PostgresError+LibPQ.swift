@@ -35,8 +35,9 @@ extension PostgresError {
         _ connection: OpaquePointer?, configuration: ConnectionConfiguration, code: Code = .connectionLost
     ) -> PostgresError {
         let text = connection.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
-        return PostgresError(
-            code: code, message: configuration.scrub(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        // libpq's messages span lines ("...failed: Connection refused\n\tIs the server running..."): one line for logs.
+        let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return PostgresError(code: code, message: configuration.scrub(line.joined(separator: " ")))
     }
 }
 

@@ -77,7 +77,7 @@ public struct ProjectionRunner: Sendable {
                 let connection = try await self.connected(&session)
                 guard try await self.owns(connection) else {
                     self.board.update(self.name) { $0.state = .standby }
-                    _ = await self.wakeup.wait(timeout: min(self.options.pollInterval, .seconds(1)))
+                    _ = await self.pause(for: min(self.options.pollInterval, .seconds(1)))
                     continue
                 }
                 let outcome = try await self.step(connection, &session)
@@ -133,8 +133,21 @@ public struct ProjectionRunner: Sendable {
         }
         // Jitter (50–100 %) keeps many runners from reconnecting in lockstep.
         let jittered = wait * Double.random(in: 0.5...1.0)
-        _ = await self.wakeup.wait(timeout: jittered)
+        _ = await self.pause(for: jittered)
         return min(delay * 2, self.options.maxReconnectDelay)
+    }
+
+    /// Waits up to `duration` for a wake-up, beating at least every `beatInterval` meanwhile.
+    /// - Returns: true when woken.
+    private func pause(for duration: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + duration
+        while !Task.isCancelled {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return false }
+            if await self.wakeup.wait(timeout: min(remaining, self.options.beatInterval)) { return true }
+            self.board.update(self.name) { _ in }
+        }
+        return false
     }
 
     var status: ProjectionStatus { self.board.status(self.name) ?? ProjectionStatus(name: self.name) }
@@ -245,8 +258,8 @@ public struct ProjectionRunner: Sendable {
         for range in skipped {
             let (sql, parameters) = self.checkpoints.auditStatement(self.name, range, highestVisible: highestVisible)
             pipeline.append(sql, parameters)
-            self.logger.info(
-                "Passed over a gap.",
+            self.logger.debug(
+                "Passed over a gap (audited).",
                 metadata: [
                     "gap.from": "\(range.positions.lowerBound)", "gap.to": "\(range.positions.upperBound)",
                     "gap.reason": "\(range.reason.rawValue)",
@@ -329,8 +342,7 @@ public struct ProjectionRunner: Sendable {
             let remaining = deadline - now
             guard remaining > .zero else { return false }
             let untilHeartbeat = self.options.heartbeatInterval - (now - session.lastPersisted)
-            if await self.wakeup.wait(timeout: min(remaining, max(untilHeartbeat, .milliseconds(1)))) { return true }
-            self.board.update(self.name) { _ in }  // a beat: the loop is alive
+            if await self.pause(for: min(remaining, max(untilHeartbeat, .milliseconds(1)))) { return true }
         }
         return false
     }
@@ -529,9 +541,8 @@ public struct ProjectionRunner: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + self.options.maxReconnectDelay
         while clock.now < deadline {
-            _ = await self.wakeup.wait(timeout: min(self.options.pollInterval, deadline - clock.now))
+            _ = await self.pause(for: min(self.options.pollInterval, deadline - clock.now))
             try Task.checkCancellation()
-            self.board.update(self.name) { _ in }
             let position = try await connection.query(
                 "SELECT last_position FROM \(self.checkpoints.checkpoints) WHERE consumer_name = $1", [self.name]
             ).first?.decode(Int64.self, at: 0)

@@ -23,6 +23,9 @@ public struct RuntimeOptions: Sendable {
     public var maxReconnectDelay: Duration = .seconds(30)
     /// How often the state columns of the checkpoint row are refreshed while nothing else writes them.
     public var heartbeatInterval: Duration = .seconds(5)
+    /// The longest a runner's loop goes without a beat (the watchdog's measure of liveness):
+    /// long waits are cut into slices of this length.
+    public var beatInterval: Duration = .seconds(1)
     /// Refuse an events sequence with CACHE > 1 unless this is set.
     public var allowSequenceCache = false
 

@@ -38,12 +38,15 @@ public struct Worker: Sendable {
     ///   - ready: called once the schema is checked and every runner has started.
     ///   - health: runs as one more child (e.g. the systemd watchdog and STATUS reporter).
     /// - Throws: `SchemaError` or `PostgresError` from the start-up check; nothing after start.
+    ///   - verify: run the start-up check (skip it only when the caller just did).
     public func run(
-        ready: @Sendable () async -> Void = {}, health: (@Sendable (StatusBoard) async -> Void)? = nil
+        verify: Bool = true, ready: @Sendable () async -> Void = {}, health: (@Sendable (StatusBoard) async -> Void)? = nil
     ) async throws {
-        let connection = try await PostgresConnection.connect(self.database)
-        try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
-        await connection.close()
+        if verify {
+            let connection = try await PostgresConnection.connect(self.database)
+            try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
+            await connection.close()
+        }
 
         await withDiscardingTaskGroup { group in
             if let channel = self.options.schema.notifyChannel, !channel.isEmpty {

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Logging
+import Postgres
+import Projections
+
+/// `projectionist reset NAME [--to POSITION]`: rebuild by checkpoint reset, while a daemon runs.
+struct ResetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset",
+        abstract: "Rebuild a projection: run its reset SQL (when rewinding to 0) and set its checkpoint; a running daemon continues from there.")
+
+    @Argument(help: "The projection's name.") var name: String
+    @Option(help: "The checkpoint to set (default 0: a full rebuild).") var to: Int64 = 0
+    @OptionGroup var options: ConfigOption
+
+    func validate() throws {
+        guard self.to >= 0 else { throw ValidationError("--to must be 0 or a positive position") }
+    }
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
+            guard let projection = try config.sqlProjection(named: self.name) else {
+                let names = config.projections.map(\.name)
+                printError(
+                    "error: no projection named '\(self.name)' in \(config.file); configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+                throw ExitCode(ExitStatus.usage)
+            }
+            let connection = try await DatabaseConnector.connect(
+                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.reset"))
+            try await StartupCheck.verify(config.schema, allowSequenceCache: true, on: connection)
+            let previous = try await ProjectionReset.reset(projection, to: self.to, schema: config.schema, on: connection)
+            print("reset \(self.name): checkpoint \(previous) → \(self.to)" + (self.to == 0 ? " (reset SQL run)" : ""))
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// `projectionist status`: one row per configured projection, from the checkpoint table.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show each configured projection's checkpoint, lag and state.")
+
+    @OptionGroup var options: ConfigOption
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
+            let connection = try await DatabaseConnector.connect(
+                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.status"))
+            let report = try await StatusReport.read(config, on: connection)
+            print(self.json ? report.json : report.table)
+        }
+    }
+}
+
+/// What `status` prints: the head and, per configured projection, what the daemon recorded.
+public struct StatusReport: Sendable {
+    public struct Row: Sendable {
+        public var name: String
+        public var position: Int64
+        public var lag: Int64
+        public var state: String
+        public var error: String?
+    }
+    public var head: Int64
+    public var rows: [Row]
+
+    /// A heartbeat older than this means the daemon is not running (killed, or never started).
+    static let staleAfter = 30
+
+    /// - Throws: `SchemaError` when the tables are missing.
+    public static func read(_ config: ProjectionistConfiguration, on connection: PostgresConnection) async throws -> StatusReport {
+        let schema = config.schema
+        for table in [schema.eventsTable, schema.checkpointsTable] {
+            guard try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted])[0].decode(Bool.self, at: 0) else {
+                throw SchemaError("table \(table) does not exist: run `projectionist migrate` first")
+            }
+        }
+        let head = try await EventStore(schema.eventStore).latestPosition(on: connection)
+        let names = config.projections.map(\.name)
+        let result = try await connection.query(
+            """
+            SELECT consumer_name, last_position, state, last_error,
+                   heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2)
+            FROM \(schema.checkpointsTable.quoted) WHERE consumer_name = ANY($1::text[])
+            """, [PostgresTextArray(names), Int32(Self.staleAfter)])
+        var found: [String: Row] = [:]
+        for row in result {
+            let name = try row.decode(String.self, at: 0)
+            let position = try row.decode(Int64.self, at: 1)
+            let stored = try row.decode(String?.self, at: 2)
+            let stale = try row.decode(Bool.self, at: 4)
+            let state = stored == "stopped" ? "stopped" : (stored == nil || stale ? "unknown" : stored!)
+            found[name] = Row(
+                name: name, position: position, lag: max(0, head - position), state: state, error: try row.decode(String?.self, at: 3))
+        }
+        return StatusReport(
+            head: head,
+            rows: names.map { found[$0] ?? Row(name: $0, position: 0, lag: head, state: "unknown", error: nil) })
+    }
+
+    public var json: String {
+        let projections: [[String: Any]] = self.rows.map {
+            ["name": $0.name, "position": $0.position, "lag": $0.lag, "state": $0.state, "error": $0.error ?? NSNull()]
+        }
+        let data = try! JSONSerialization.data(
+            withJSONObject: ["head": self.head, "projections": projections], options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public var table: String {
+        let width = max(4, self.rows.map(\.name.count).max() ?? 0)
+        func pad(_ text: String, _ count: Int, right: Bool = false) -> String {
+            let space = String(repeating: " ", count: max(0, count - text.count))
+            return right ? space + text : text + space
+        }
+        var lines = ["head: \(self.head)", "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  ERROR"]
+        for row in self.rows {
+            lines.append(
+                "\(pad(row.name, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(row.error ?? "")")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

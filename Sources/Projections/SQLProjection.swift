@@ -1,0 +1,124 @@
+import EventStore
+import Foundation
+import Postgres
+
+/// A projection declared in SQL (the daemon's YAML): per event type, statements with named
+/// parameters, prepared once per connection and sent in one pipeline per batch.
+public struct SQLProjection: StatementProjection {
+    /// One handler statement, rewritten to positional parameters.
+    public struct Statement: Sendable {
+        public var eventType: String
+        /// The original SQL, for messages.
+        public var source: String
+        public var rewritten: SQLParameterScanner.Result
+        /// The prepared statement's name on each connection.
+        public var preparedName: String
+    }
+
+    /// The named parameters handler SQL may use, with the types they are bound as.
+    public static let parameterTypes: [String: UInt32] = [
+        "global_position": PostgresType.int8, "aggregate_type": PostgresType.text, "aggregate_id": PostgresType.text,
+        "aggregate_version": PostgresType.int8, "event_id": PostgresType.uuid, "event_type": PostgresType.text,
+        "event_version": PostgresType.int4, "payload": PostgresType.jsonb, "payload_bytes": PostgresType.bytea,
+        "metadata": PostgresType.jsonb, "created_at": PostgresType.timestamptz, "trace_id": PostgresType.text,
+        "correlation_id": PostgresType.text, "causation_id": PostgresType.text, "projection": PostgresType.text,
+    ]
+
+    public let name: String
+    public let aggregateTypes: [String]?
+    public let onError: OnError
+    public let setupSQL: String?
+    public let resetSQL: String?
+    /// Statements by event type, in order.
+    public let handlers: [String: [Statement]]
+
+    public var eventTypes: [String]? { self.handlers.keys.sorted() }
+
+    /// Why a handler was refused; `eventType` and `index` locate it.
+    public struct DefinitionError: Error, CustomStringConvertible, Sendable {
+        public var eventType: String
+        public var index: Int
+        public var message: String
+        public var description: String { self.message }
+    }
+
+    /// - Parameter handlers: event type → statements, in the order they run.
+    /// - Throws: `DefinitionError` when a statement uses an unknown or positional parameter,
+    ///   holds several statements, or is not terminated.
+    public init(
+        name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
+        handlers: [(eventType: String, statements: [String])]
+    ) throws {
+        self.name = name
+        self.aggregateTypes = aggregateTypes
+        self.onError = onError
+        self.setupSQL = setup
+        self.resetSQL = reset
+        var compiled: [String: [Statement]] = [:]
+        let known = Set(Self.parameterTypes.keys)
+        for (handlerIndex, handler) in handlers.enumerated() {
+            compiled[handler.eventType] = try handler.statements.enumerated().map { index, sql in
+                do {
+                    return Statement(
+                        eventType: handler.eventType, source: sql,
+                        rewritten: try SQLParameterScanner.rewrite(sql, known: known),
+                        preparedName: "projectionist_\(handlerIndex)_\(index)")
+                } catch let error as SQLParameterScanner.ScanError {
+                    throw DefinitionError(eventType: handler.eventType, index: index, message: error.message)
+                }
+            }
+        }
+        self.handlers = compiled
+    }
+
+    public func prepare(_ connection: PostgresConnection) async throws {
+        for statement in self.handlers.values.joined() {
+            do {
+                try await connection.prepare(
+                    statement.preparedName, statement.rewritten.sql,
+                    types: statement.rewritten.names.map { Self.parameterTypes[$0]! })
+            } catch let error as PostgresError {
+                var error = error
+                error.message = "projection \(self.name), handler \(statement.eventType): cannot prepare its SQL: \(error.message)"
+                throw error
+            }
+        }
+    }
+
+    public func statements(for event: PersistedEvent) throws -> [ProjectionStatement] {
+        guard let statements = self.handlers[event.eventType] else { return [] }
+        return statements.map { statement in
+            ProjectionStatement(
+                prepared: statement.preparedName, parameters: statement.rewritten.names.map { self.value($0, of: event) })
+        }
+    }
+
+    /// The bound value of a named parameter for `event`.
+    func value(_ name: String, of event: PersistedEvent) -> PostgresParameter {
+        switch name {
+        case "global_position": event.globalPosition.postgresParameter
+        case "aggregate_type": event.aggregateType.postgresParameter
+        case "aggregate_id": event.aggregateID.postgresParameter
+        case "aggregate_version": event.aggregateVersion.postgresParameter
+        case "event_id": event.eventID.postgresParameter
+        case "event_type": event.eventType.postgresParameter
+        case "event_version": event.eventVersion.postgresParameter
+        // The BYTEA payload as UTF-8 JSON text: the server parses it, and a payload that is not
+        // JSON fails this handler's statement (a poison event), never the daemon.
+        case "payload": PostgresParameter(oid: PostgresType.jsonb, format: .text, bytes: event.payload)
+        case "payload_bytes": event.payload.postgresParameter
+        case "metadata": PostgresParameter(oid: PostgresType.jsonb, format: .text, bytes: event.metadata)
+        case "created_at": event.createdAt.postgresParameter
+        case "trace_id": event.traceID.postgresParameter
+        case "correlation_id": event.correlationID.postgresParameter
+        case "causation_id": event.causationID.postgresParameter
+        case "projection": self.name.postgresParameter
+        default: .null
+        }
+    }
+
+    public func reset(in transaction: Transaction) async throws {
+        guard let resetSQL, resetSQL.contains(where: { !$0.isWhitespace }) else { return }
+        try await transaction.execute(script: resetSQL)
+    }
+}
