@@ -116,7 +116,9 @@ public struct ProjectionistConfiguration: Sendable {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ConfigurationError(file: file, line: Self.line(of: error), message: "invalid YAML: \(error)")
+            // Yams' description repeats the offending text on further lines; one line is enough.
+            let summary = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+            throw ConfigurationError(file: file, line: Self.line(of: error), message: "invalid YAML: \(summary)")
         } catch {
             throw ConfigurationError(file: file, message: "invalid YAML: \(error)")
         }

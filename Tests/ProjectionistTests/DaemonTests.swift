@@ -1,0 +1,210 @@
+import EventStore
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// A configuration file for `db` with the example projection (plus extra YAML lines under worker).
+func daemonConfig(_ db: TestDatabase, worker: String = "", extra: String = "") -> String {
+    FileManagerHelper.write(
+        """
+        database:
+          url: "\(db.connectionString)"
+          startup_timeout: 5s
+        worker:
+          poll_interval: 100ms
+          max_poll_interval: 500ms
+        \(worker)
+        projections:
+          - name: order_overview_v1
+            aggregate_types: [Order]
+            setup: |
+              \(OrderWorkload.readModelSQL.replacingOccurrences(of: "\n", with: "\n      "));
+            reset: TRUNCATE order_overview_v1
+            handlers:
+              OrderPlaced: |
+                INSERT INTO order_overview_v1 (order_id, customer_id, status, currency, total_cents, line_count, version)
+                VALUES ($aggregate_id, $payload->>'customer_id', 'pending', $payload->>'currency', 0, 0, $aggregate_version)
+                ON CONFLICT (order_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
+                    currency = EXCLUDED.currency, version = EXCLUDED.version
+                WHERE order_overview_v1.version < EXCLUDED.version
+              OrderLineAdded: |
+                UPDATE order_overview_v1
+                SET total_cents = total_cents + ($payload->>'quantity')::bigint * ($payload->>'unit_price_cents')::bigint,
+                    line_count = line_count + ($payload->>'quantity')::int, version = $aggregate_version
+                WHERE order_id = $aggregate_id AND version < $aggregate_version
+              OrderConfirmed:
+                - UPDATE order_overview_v1 SET status = 'confirmed', version = $aggregate_version WHERE order_id = $aggregate_id AND version < $aggregate_version
+        \(extra)
+        """)
+}
+
+func statusJSON(_ config: String) async throws -> [String: Any] {
+    let output = try await ProjectionistProcess.run(["status", "--json", "--config", config])
+    #expect(output.status == 0, "status failed: \(output.stderr)")
+    return try JSONSerialization.jsonObject(with: Data(output.stdout.utf8)) as? [String: Any] ?? [:]
+}
+
+func projectionState(_ json: [String: Any], _ name: String = "order_overview_v1") -> [String: Any] {
+    (json["projections"] as? [[String: Any]])?.first { $0["name"] as? String == name } ?? [:]
+}
+
+func appendOrders(_ count: Int, prefix: String, on connection: PostgresConnection) async throws -> Int64 {
+    var last: Int64 = 0
+    for index in 0..<count {
+        try await connection.transaction { tx in
+            last = try await EventStore().append(OrderWorkload.events(orderID: "\(prefix)\(index)", seed: index), expected: .noStream, in: tx).globalPositions.last!
+        }
+    }
+    return last
+}
+
+@Suite(.timeLimit(.minutes(3)))
+struct DaemonTests {
+    @Test("run: READY, STATUS, WATCHDOG at half of WATCHDOG_USEC, STOPPING; SIGTERM exits 0; status --json through it all")
+    func lifecycle() async throws {
+        let db = try await TestDatabase.fresh("daemon")
+        let config = daemonConfig(db)
+        defer { FileManagerHelper.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let before = try await statusJSON(config)
+        #expect(projectionState(before)["state"] as? String == "unknown")
+        #expect(before["head"] as? Int == 0)
+
+        let connection = try await db.connect()
+        let last = try await appendOrders(20, prefix: "o", on: connection)
+        let notify = try NotifySocket()
+        let daemon = try ProjectionistProcess.start(
+            ["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": nil])
+        try await eventuallyTrue("READY=1") { notify.lines.contains("READY=1") }
+        try await eventuallyTrue("caught up") {
+            let json = try await statusJSON(config)
+            let state = projectionState(json)
+            return state["position"] as? Int == Int(last) && state["lag"] as? Int == 0 && state["state"] as? String == "idle"
+        }
+        let json = try await statusJSON(config)
+        #expect(json["head"] as? Int == Int(last))
+        #expect(Set(projectionState(json).keys) == ["name", "position", "lag", "state", "error"])
+        #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
+        // WATCHDOG=1 about every second (half of 2 s) while healthy.
+        let pingsBefore = notify.lines.filter { $0 == "WATCHDOG=1" }.count
+        try await Task.sleep(for: .seconds(3))
+        let pings = notify.lines.filter { $0 == "WATCHDOG=1" }.count - pingsBefore
+        #expect((2...5).contains(pings), "\(pings) watchdog pings in 3 s")
+        let statuses = notify.lines.filter { $0.hasPrefix("STATUS=") }
+        #expect(statuses.contains { $0.contains("1 projections, max lag 0") }, "\(statuses)")
+        #expect(notify.lines.firstIndex(of: "READY=1")! < notify.lines.lastIndex { $0.hasPrefix("STATUS=") }!)
+
+        daemon.signal(SIGTERM)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let exit = await daemon.finish()
+        #expect(exit.status == 0, "stderr: \(exit.stderr)")
+        #expect(clock.now - start < .seconds(5))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(notify.lines.contains("STOPPING=1"))
+        #expect(projectionState(try await statusJSON(config))["state"] as? String == "stopped")
+        notify.close()
+    }
+
+    @Test("reset while running: rebuilt without a restart; an unknown name is a usage error listing the names")
+    func resetWhileRunning() async throws {
+        let db = try await TestDatabase.fresh("daemonreset")
+        let config = daemonConfig(db)
+        defer { FileManagerHelper.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        let last = try await appendOrders(10, prefix: "r", on: connection)
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        try await eventuallyTrue("caught up") { projectionState(try await statusJSON(config))["position"] as? Int == Int(last) }
+        try await connection.query("UPDATE order_overview_v1 SET total_cents = 0, status = 'damaged'")
+        #expect(try await OrderWorkload.oracleDifferences(on: connection) > 0)
+        let reset = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--config", config])
+        #expect(reset.status == 0, "\(reset.stderr)")
+        #expect(reset.stdout.contains("\(last) → 0"))
+        try await eventuallyTrue("rebuilt by the running daemon") {
+            let differences = try await OrderWorkload.oracleDifferences(on: connection)
+            let position = projectionState(try await statusJSON(config))["position"] as? Int
+            return differences == 0 && position == Int(last)
+        }
+        // A rewind to N re-applies from N (version-guarded, so the model stays exact).
+        let rewind = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "\(last - 5)", "--config", config])
+        #expect(rewind.status == 0)
+        try await eventuallyTrue("caught up after the rewind") {
+            projectionState(try await statusJSON(config))["position"] as? Int == Int(last)
+        }
+        #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
+
+        let unknown = try await ProjectionistProcess.run(["reset", "nope", "--config", config])
+        #expect(unknown.status == 64)
+        #expect(unknown.stderr.contains("order_overview_v1"))
+        #expect(try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "-3", "--config", config]).status == 64)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.finish().status == 0)
+    }
+
+    @Test("configuration errors exit 78 naming the file, key path and line", arguments: [
+        ("worker:\n  colour: red\n", "worker.colour", "unknown key"),
+        ("worker:\n  batch_size: many\n", "worker.batch_size", "positive whole number"),
+        ("worker:\n  poll_interval: soon\n", "worker.poll_interval", "not a duration"),
+        ("projections:\n  - name: a\n    handlers:\n      X: SELECT 1\n  - name: a\n    handlers:\n      X: SELECT 1\n", "projections[1].name", "duplicate projection name"),
+        ("projections:\n  - name: a\n    handlers:\n      X: \"\"\n", "projections[0].handlers.X", "empty handler"),
+        ("projections:\n  - name: a\n    handlers:\n      X: SELECT $aggregate_idd\n", "projections[0].handlers.X", "unknown parameter $aggregate_idd"),
+        ("projections: [\n", "", "invalid YAML"),
+    ])
+    func configurationErrors(yaml: String, keyPath: String, message: String) async throws {
+        let config = FileManagerHelper.write(yaml)
+        defer { FileManagerHelper.remove(config) }
+        let notify = try NotifySocket()
+        let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains(config))
+        #expect(keyPath.isEmpty || output.stderr.contains(keyPath))
+        #expect(output.stderr.contains(message), "\(output.stderr)")
+        #expect(output.stderr.range(of: #":\d+: "#, options: .regularExpression) != nil, "no line in: \(output.stderr)")
+        #expect(!notify.lines.contains("READY=1"))
+        notify.close()
+    }
+
+    @Test("an unreadable configuration file exits 78")
+    func unreadableFile() async throws {
+        let output = try await ProjectionistProcess.run(["run", "--config", "/nonexistent/projectionist.yaml"])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains("/nonexistent/projectionist.yaml"))
+    }
+
+    @Test("an unreachable database exits 69 after startup_timeout, without READY and without the password")
+    func unreachable() async throws {
+        let config = FileManagerHelper.write("database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:1/x\n  startup_timeout: 1s\n")
+        defer { FileManagerHelper.remove(config) }
+        let notify = try NotifySocket()
+        let output = try await ProjectionistProcess.run(
+            ["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path, "PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
+        #expect(output.status == 69)
+        #expect(!notify.lines.contains("READY=1"))
+        #expect(!output.stderr.contains("pa55-w0rd"))
+        notify.close()
+    }
+
+    @Test("missing tables exit 78 saying to run migrate; the environment's URL wins over the file")
+    func missingTables() async throws {
+        let db = try await TestDatabase.fresh("daemonnotables")
+        let config = FileManagerHelper.write("database:\n  url: host=/nonexistent\nprojections:\n  - name: a\n    handlers:\n      X: SELECT 1\n")
+        defer { FileManagerHelper.remove(config) }
+        let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": db.connectionString])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains("migrate"))
+        #expect(output.stderr.contains("events"))
+    }
+}
+
+/// Waits until `condition` holds (30 s at most).
+func eventuallyTrue(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    Issue.record("timed out waiting for: \(what)")
+    throw CancellationError()
+}

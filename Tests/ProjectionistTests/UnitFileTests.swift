@@ -1,0 +1,62 @@
+import Foundation
+import TestSupport
+import Testing
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return (process.terminationStatus, output)
+}
+
+@Suite struct UnitFileTests {
+    /// The shipped unit with ExecStart pointing at the binary we built.
+    func unitCopy() throws -> String {
+        let unit = try String(contentsOf: repositoryRoot.appendingPathComponent("systemd/projectionist.service"), encoding: .utf8)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("unit-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("projectionist.service").path
+        try unit.replacingOccurrences(of: "/usr/local/bin/projectionist", with: ProjectionistProcess.executable.path)
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("the unit passes systemd-analyze verify and has the contract's settings")
+    func verify() throws {
+        let path = try self.unitCopy()
+        let result = try shell(["systemd-analyze", "verify", path])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(result.output)")
+        let unit = try String(contentsOfFile: path, encoding: .utf8)
+        for setting in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "RestartPreventExitStatus=78", "DynamicUser=yes"] {
+            #expect(unit.contains(setting), "missing \(setting)")
+        }
+    }
+
+    @Test("systemd-analyze security scores the unit's exposure at 2.0 or lower")
+    func security() throws {
+        let path = try self.unitCopy()
+        let result = try shell(["systemd-analyze", "security", "--offline=true", "--no-pager", path])
+        let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
+        let score = try #require(Double(line.split(separator: ":").last!.split(separator: " ").first { Double($0) != nil } ?? ""))
+        print("systemd-analyze security: \(line)")
+        #expect(score <= 2.0)
+    }
+
+    @Test("the example configuration parses and compiles")
+    func exampleConfiguration() async throws {
+        let output = try await ProjectionistProcess.run(
+            ["reset", "does_not_exist", "--config", repositoryRoot.appendingPathComponent("systemd/projectionist.yaml").path])
+        // Parsing and compiling succeed; only the name is unknown (64), listing the configured one.
+        #expect(output.status == 64, "\(output.stderr)")
+        #expect(output.stderr.contains("order_overview_v1"))
+    }
+}
