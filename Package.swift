@@ -18,11 +18,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CMalloc"),  // glibc's <malloc.h>: arena limit and trimming
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EventStore", dependencies: ["Postgres"]),
         .target(
             name: "Projections",
-            dependencies: ["Postgres", "EventStore", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Postgres", "EventStore", .target(name: "CMalloc", condition: .when(platforms: [.linux])),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "ProjectionistApp",
             dependencies: [
@@ -43,7 +47,10 @@ let package = Package(
         .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "EventStore"]),
         .executableTarget(
             name: "projectionist-bench",
-            dependencies: ["Postgres", "EventStore", "Projections", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Postgres", "EventStore", "Projections", "ProjectionistApp", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "TestSupport", dependencies: ["Postgres", "EventStore", "Projections"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),

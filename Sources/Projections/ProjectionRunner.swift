@@ -227,7 +227,7 @@ public struct ProjectionRunner: Sendable {
             }
             let outcome: Outcome =
                 if frontier.isBlocked { .blocked(frontier.unresolved) }
-                else if frontier.position != checkpoint || batch.positions.count >= self.options.batchSize { .progressed }
+                else if frontier.position != checkpoint || batch.full { .progressed }
                 else { .idle }
             return (outcome, status, events.count, persist)
         }
@@ -273,14 +273,24 @@ public struct ProjectionRunner: Sendable {
     struct Batch {
         var positions: [Int64] = []
         var events: [PersistedEvent] = []
+        /// The read hit its LIMIT: more may be visible right away.
+        var full = false
     }
 
-    /// Reads the next `batchSize` positions; rows out of scope come back as a position only.
+    /// Reads the next positions; rows out of scope come back as a position only (no payload).
+    /// A scoped projection scans up to `scopedScanFactor` × `batchSize` positions per batch, so a
+    /// narrow scope moves through the log in few transactions, but applies at most `batchSize`
+    /// events: the batch ends just before the first in-scope event it leaves out.
     private func read(after checkpoint: Int64, in tx: Transaction) async throws -> Batch {
         let scoped = self.projection.aggregateTypes != nil || self.projection.eventTypes != nil
         let events = self.options.schema.eventsTable.quoted
+        let columns = """
+            aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata,
+            trace_id, correlation_id, causation_id, created_at
+            """
         let sql: String
-        var parameters: [any PostgresEncodable] = [checkpoint, Int64(self.options.batchSize)]
+        let limit = scoped ? self.options.batchSize * self.options.scopedScanFactor : self.options.batchSize
+        var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
         if scoped {
             var conditions: [String] = []
             if let types = self.projection.aggregateTypes {
@@ -291,21 +301,17 @@ public struct ProjectionRunner: Sendable {
                 parameters.append(PostgresTextArray(types))
                 conditions.append("event_type = ANY($\(parameters.count)::text[])")
             }
-            let inScope = conditions.joined(separator: " AND ")
+            // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
+            // and out-of-scope rows carry no data.
+            let guarded = columns.split(separator: ",").map { "CASE WHEN in_scope THEN \($0.trimmingCharacters(in: .whitespacesAndNewlines)) END" }
             sql = """
-                SELECT global_position, CASE WHEN \(inScope) THEN ARRAY[1] END IS NOT NULL AS in_scope,
-                    CASE WHEN \(inScope) THEN aggregate_type END, CASE WHEN \(inScope) THEN aggregate_id END,
-                    CASE WHEN \(inScope) THEN aggregate_version END, CASE WHEN \(inScope) THEN event_id END,
-                    CASE WHEN \(inScope) THEN event_type END, CASE WHEN \(inScope) THEN event_version END,
-                    CASE WHEN \(inScope) THEN payload END, CASE WHEN \(inScope) THEN metadata END,
-                    CASE WHEN \(inScope) THEN trace_id END, CASE WHEN \(inScope) THEN correlation_id END,
-                    CASE WHEN \(inScope) THEN causation_id END, CASE WHEN \(inScope) THEN created_at END
-                FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
+                SELECT global_position, in_scope, \(guarded.joined(separator: ", "))
+                FROM (SELECT *, (\(conditions.joined(separator: " AND "))) AS in_scope FROM \(events)
+                      WHERE global_position > $1 ORDER BY global_position LIMIT $2) AS page
                 """
         } else {
             sql = """
-                SELECT global_position, true, aggregate_type, aggregate_id, aggregate_version, event_id, event_type,
-                    event_version, payload, metadata, trace_id, correlation_id, causation_id, created_at
+                SELECT global_position, true, \(columns)
                 FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
                 """
         }
@@ -314,8 +320,15 @@ public struct ProjectionRunner: Sendable {
         batch.positions.reserveCapacity(result.count)
         for row in result {
             let position = try row.decode(Int64.self, at: 0)
+            guard try row.decode(Bool.self, at: 1) else {
+                batch.positions.append(position)
+                continue
+            }
+            if batch.events.count == self.options.batchSize {  // the next batch starts here
+                batch.full = true
+                return batch
+            }
             batch.positions.append(position)
-            guard try row.decode(Bool.self, at: 1) else { continue }
             batch.events.append(
                 PersistedEvent(
                     globalPosition: position, aggregateType: try row.decode(at: 2), aggregateID: try row.decode(at: 3),
@@ -324,6 +337,7 @@ public struct ProjectionRunner: Sendable {
                     traceID: try row.decode(at: 10), correlationID: try row.decode(at: 11),
                     causationID: try row.decode(at: 12), createdAt: try row.decode(at: 13)))
         }
+        batch.full = result.count >= limit
         return batch
     }
 

@@ -6,9 +6,16 @@ public struct RuntimeOptions: Sendable {
     public var schema = Schema()
     /// Events read per batch transaction.
     public var batchSize = 1000
+    /// A scoped projection scans this many times `batchSize` positions per batch (it still
+    /// applies at most `batchSize` events per transaction).
+    public var scopedScanFactor = 10
     /// First idle poll delay; doubles while idle up to `maxPollInterval`; reset on progress or wakeup.
     public var pollInterval: Duration = .seconds(1)
     public var maxPollInterval: Duration = .seconds(30)
+    /// How often one shared probe (`max(global_position)`) checks for new events and wakes the
+    /// runners when the head moved; nil turns it off (then only NOTIFY and the runners' own
+    /// polls wake them). It costs one index lookup per interval for all projections together.
+    public var headPollInterval: Duration? = .milliseconds(50)
     /// Warn (log, status) when a gap has been waited on this long.
     public var gapWarnAfter: Duration = .seconds(30)
     /// Skip a gap whose owner may still commit after this long (audited `timeout`); nil: never.

@@ -52,6 +52,9 @@ public struct Worker: Sendable {
             if let channel = self.options.schema.notifyChannel, !channel.isEmpty {
                 group.addTask { await self.listen(on: channel) }
             }
+            if let interval = self.options.headPollInterval {
+                group.addTask { await self.pollHead(every: interval) }
+            }
             for projection in self.projections {
                 let wakeup = Wakeup()
                 self.broadcaster.register(wakeup)
@@ -67,6 +70,35 @@ public struct Worker: Sendable {
             await ready()
         }
         self.logger.info("Worker stopped.")
+    }
+
+    /// Probes the log's head on a connection of its own and wakes every runner when it moved:
+    /// one cheap query per interval stands in for every idle runner's poll.
+    func pollHead(every interval: Duration) async {
+        let events = self.options.schema.eventsTable.quoted
+        var delay = self.options.reconnectDelay
+        var last: Int64 = -1
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(self.database)
+                try await connection.prepare("projectionist_head", "SELECT coalesce(max(global_position), 0) FROM \(events)")
+                delay = self.options.reconnectDelay
+                while !Task.isCancelled {
+                    let head = try await connection.queryPrepared("projectionist_head")[0].decode(Int64.self, at: 0)
+                    if head != last {
+                        if last >= 0 { self.broadcaster.signalAll() }
+                        last = head
+                    }
+                    try await Task.sleep(for: interval)
+                }
+                await connection.close()
+            } catch {
+                if Task.isCancelled { break }
+                self.logger.warning("Head probe lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
+                delay = min(delay * 2, self.options.maxReconnectDelay)
+            }
+        }
     }
 
     /// LISTENs on `channel` on a connection of its own and wakes every runner on each

@@ -45,9 +45,34 @@ public struct OrderOverviewProjection: StatementProjection {
         }
     }
 
+    /// Each statement is prepared once per connection, named after its event type.
+    public func prepare(_ connection: PostgresConnection) async throws {
+        for type in Self.preparedTypes {
+            let statement = try self.statement(for: Self.sample(type))
+            try await connection.prepare("order_overview_\(type)", statement.sql, types: statement.parameters.map { $0.postgresParameter.oid })
+        }
+    }
+
     public func statements(for event: PersistedEvent) throws -> [ProjectionStatement] {
+        guard Self.preparedTypes.contains(event.eventType) else { return [] }
         let statement = try self.statement(for: event)
-        return [ProjectionStatement(statement.sql, statement.parameters)]
+        return [ProjectionStatement(prepared: "order_overview_\(event.eventType)", parameters: statement.parameters.map(\.postgresParameter))]
+    }
+
+    static let preparedTypes = ["OrderPlaced", "OrderLineAdded", "OrderConfirmed"]
+
+    /// An event of `type` with a valid payload, to derive the statement's parameter types.
+    static func sample(_ type: String) -> PersistedEvent {
+        let payload: String =
+            switch type {
+            case "OrderPlaced": #"{"customer_id": "c", "currency": "EUR"}"#
+            case "OrderLineAdded": #"{"sku": "s", "quantity": 1, "unit_price_cents": 1}"#
+            default: "{}"
+            }
+        return PersistedEvent(
+            globalPosition: 0, aggregateType: "Order", aggregateID: "", aggregateVersion: 0, eventID: UUID(), eventType: type,
+            eventVersion: 1, payload: Array(payload.utf8), metadata: nil, traceID: nil, correlationID: nil, causationID: nil,
+            createdAt: Date())
     }
 }
 

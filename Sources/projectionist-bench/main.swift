@@ -1,66 +1,46 @@
-import EventStore
 import Foundation
-import Logging
 import Postgres
-import Projections
-import TestSupport
 
-// The benchmark: measures the ceiling (order_overview_v1's statements pipelined straight
-// through the Postgres module) and the runtime's catch-up on the same events, in one run.
-// Connection: PROJECTIONIST_BENCH_DATABASE (a libpq string; scripts/bench sets it).
+// scripts/bench runs this (release build) on its own PostgreSQL: the ceiling and the runtime
+// side by side, latency, writer cost of notifications, rollback stalls and memory.
+// Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
+// BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20).
+// Arguments: --json FILE writes the figures as JSON.
 
-let environment = ProcessInfo.processInfo.environment
-let orders = Int(environment["BENCH_ORDERS"] ?? "") ?? 50_000
-let connectionString = environment["PROJECTIONIST_BENCH_DATABASE"] ?? ""
-let configuration = ConnectionConfiguration(connectionString: connectionString)
+func runBench() async throws {
+    let environment = ProcessInfo.processInfo.environment
+    let arguments = CommandLine.arguments
+    let jsonPath = arguments.firstIndex(of: "--json").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
+    let connectionString = environment["PROJECTIONIST_BENCH_DATABASE"] ?? ""
+    var bench = Bench(
+        database: ConnectionConfiguration(connectionString: connectionString, applicationName: "projectionist-bench"),
+        connectionString: connectionString,
+        orders: Int(environment["BENCH_ORDERS"] ?? "") ?? 50_000,
+        liveSeconds: Int(environment["BENCH_LIVE_SECONDS"] ?? "") ?? 20,
+        daemonBinary: environment["PROJECTIONIST_BIN"],
+        repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
 
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
+    let admin = try await PostgresConnection.connect(bench.database)
+    try await bench.throughput(admin)
+    bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
+    print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
+    bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
+    print("live latency, polling only: \(bench.results.latencyPolling!.text)")
+    bench.results.writersWithTrigger = try await bench.writerThroughput(admin, trigger: true)
+    bench.results.writersWithoutTrigger = try await bench.writerThroughput(admin, trigger: false)
+    print("writers: \(Int(bench.results.writersWithTrigger)) appends/s with the notify trigger, \(Int(bench.results.writersWithoutTrigger)) without")
+    bench.results.rollbackStall = try await bench.rollbackStall(admin)
+    print("rollback-gap stall: \(bench.results.rollbackStall!.text), \(bench.results.rollbackAudited) positions audited aborted")
+    try await bench.memory(admin)
 
-let admin = try await PostgresConnection.connect(configuration)
-try await admin.execute(script: "DROP TABLE IF EXISTS events, aggregate_heads, consumer_checkpoints, consumer_gap_skips, consumer_dead_letters, order_overview_v1 CASCADE")
-try await admin.execute(script: Migration.sql(for: Schema()))
-try await admin.execute(script: OrderWorkload.readModelSQL)
-let clock = ContinuousClock()
-var start = clock.now
-let total = try await Seeder.seedOrders(orders, on: admin)
-print("seeded \(total) events in \(String(format: "%.1f", seconds(clock.now - start))) s")
-try await admin.execute(script: "VACUUM ANALYZE events")
-
-// Ceiling: the same statements, pipelined, 1,000 per transaction, no runtime.
-let events = try await EventStore().readEvents(after: 0, limit: Int(total), on: admin)
-let projection = OrderOverviewProjection()
-start = clock.now
-for chunk in stride(from: 0, to: events.count, by: 1000) {
-    try await admin.transaction { tx in
-        var pipeline = Pipeline()
-        for event in events[chunk..<min(chunk + 1000, events.count)] {
-            let statement = try projection.statement(for: event)
-            pipeline.append(statement.sql, statement.parameters)
-        }
-        try await tx.execute(pipeline)
+    print("")
+    print(bench.results.table)
+    if let jsonPath {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(bench.results).write(to: URL(fileURLWithPath: jsonPath))
+        print("figures written to \(jsonPath)")
     }
 }
-let ceiling = Double(total) / seconds(clock.now - start)
-print("ceiling: \(Int(ceiling)) events/s")
 
-// Catch-up: the runtime rebuilding order_overview_v1 from 0.
-try await admin.execute(script: "TRUNCATE order_overview_v1")
-var options = RuntimeOptions()
-options.pollInterval = .milliseconds(50)
-var logger = Logger(label: "bench")
-logger.logLevel = .warning
-let worker = try Worker(projections: [projection], database: configuration, options: options, logger: logger)
-start = clock.now
-let run = Task { try await worker.run() }
-let head = try await EventStore().latestPosition(on: admin)
-while try await admin.query("SELECT last_position FROM consumer_checkpoints WHERE consumer_name = 'order_overview_v1'").first?.decode(Int64.self, at: 0) != head {
-    try await Task.sleep(for: .milliseconds(5))
-}
-let catchUp = Double(total) / seconds(clock.now - start)
-run.cancel()
-try await run.value
-print("catch-up (Swift projection): \(Int(catchUp)) events/s, \(String(format: "%.0f", 100 * catchUp / ceiling)) % of the ceiling")
-let differences = try await OrderWorkload.oracleDifferences(on: admin)
-print("read model vs oracle: \(differences) differing rows")
+try await runBench()

@@ -56,6 +56,7 @@ struct SeedWalkthroughTests {
                       json: OrderConfirmed(confirmed_at: now.addingTimeInterval(120))),
         ]
         let projection = OrderOverviewProjection()
+        try await projection.prepare(connection)  // its statements, once per connection
         try await connection.transaction { tx in
             let result = try await store.append(events, expected: .noStream, in: tx)
             for event in result.events { try await projection.handle(event, in: tx) }  // inline projection

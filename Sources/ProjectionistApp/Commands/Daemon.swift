@@ -18,6 +18,7 @@ public struct Daemon: Sendable {
     /// Starts, runs until a signal, stops cleanly.
     /// - Throws: `ConfigurationError`/`SchemaError` (exit 78), `DatabaseUnavailableError` (69).
     public func run() async throws {
+        MemoryTrimmer.limitArenas()
         let projections = try self.configuration.sqlProjections()
         var options = self.configuration.runtimeOptions
         let watchdog = Notifier.watchdogTimeout
@@ -63,6 +64,7 @@ struct HealthReporter: Sendable {
         var lastStatus = ""
         let clock = ContinuousClock()
         var lastPing = clock.now - .seconds(3600)
+        var wasIdle = false
         let tick = min(self.watchdog.map { $0 / 4 } ?? .seconds(1), .seconds(1))
         while !Task.isCancelled {
             let line = board.summaryLine
@@ -74,6 +76,10 @@ struct HealthReporter: Sendable {
                 Notifier.watchdog()
                 lastPing = clock.now
             }
+            // After a catch-up the batches' memory is free but still resident: give it back once idle.
+            let idle = board.all.allSatisfy { $0.state == .idle || $0.state == .standby }
+            if idle && !wasIdle { MemoryTrimmer.trim() }
+            wasIdle = idle
             try? await Task.sleep(for: tick)
         }
     }

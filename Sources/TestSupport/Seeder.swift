@@ -1,10 +1,13 @@
 import Postgres
 
 /// Fills the events table with the seed's Order workload in one statement per 10,000 orders:
-/// OrderPlaced, 1–3 OrderLineAdded, OrderConfirmed, JSON payloads.
-enum Seeder {
+/// OrderPlaced, 1–3 OrderLineAdded, OrderConfirmed, JSON payloads. Every `otherEvery`-th
+/// aggregate gets the type `otherType` instead of `Order` (a second, interleaved type).
+public enum Seeder {
     /// - Returns: the number of events written.
-    static func seedOrders(_ orders: Int, from first: Int = 0, aggregateType: String = "Order", on connection: PostgresConnection) async throws -> Int64 {
+    public static func seedOrders(
+        _ orders: Int, from first: Int = 0, otherType: String = "Refund", otherEvery: Int = 0, on connection: PostgresConnection
+    ) async throws -> Int64 {
         var written: Int64 = 0
         var start = first
         while start < first + orders {
@@ -17,7 +20,7 @@ enum Seeder {
                 ),
                 ins AS (
                     INSERT INTO events (aggregate_type, aggregate_id, aggregate_version, event_id, event_type, payload, metadata)
-                    SELECT $3, $3 || '-' || o, v, gen_random_uuid(),
+                    SELECT CASE WHEN $4::int > 0 AND o % $4::int = 0 THEN $3 ELSE 'Order' END, 'o-' || o, v, gen_random_uuid(),
                         CASE WHEN v = 1 THEN 'OrderPlaced' WHEN v = lines + 2 THEN 'OrderConfirmed' ELSE 'OrderLineAdded' END,
                         convert_to(CASE
                             WHEN v = 1 THEN json_build_object('customer_id', 'cust_' || (o % 97), 'currency', CASE WHEN o % 2 = 0 THEN 'EUR' ELSE 'USD' END)::text
@@ -26,15 +29,15 @@ enum Seeder {
                         END, 'UTF8'),
                         '{}'::jsonb
                     FROM e ORDER BY o, v
-                    RETURNING aggregate_id, aggregate_version
+                    RETURNING aggregate_type, aggregate_id, aggregate_version
                 ),
                 heads AS (
                     INSERT INTO aggregate_heads (aggregate_type, aggregate_id, aggregate_version)
-                    SELECT $3, aggregate_id, max(aggregate_version) FROM ins GROUP BY aggregate_id
+                    SELECT aggregate_type, aggregate_id, max(aggregate_version) FROM ins GROUP BY aggregate_type, aggregate_id
                     ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET aggregate_version = EXCLUDED.aggregate_version
                 )
                 SELECT count(*) FROM ins
-                """, [Int32(start), Int32(end), aggregateType])
+                """, [Int32(start), Int32(end), otherType, Int32(otherEvery)])
             written += try result[0].decode(Int64.self, at: 0)
             start = end + 1
         }

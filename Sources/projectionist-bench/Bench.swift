@@ -1,0 +1,385 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+import ProjectionistApp
+import Projections
+import TestSupport
+
+/// One benchmark run: every measurement of issue 6 on one throwaway database.
+struct Bench {
+    let database: ConnectionConfiguration
+    let connectionString: String
+    let orders: Int
+    let liveSeconds: Int
+    let daemonBinary: String?
+    let repository: URL
+    let clock = ContinuousClock()
+    var results = BenchResults()
+
+    var logger: Logger {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        return logger
+    }
+
+    // MARK: - Setup
+
+    /// Drops everything and migrates afresh (with or without the notify trigger).
+    func freshSchema(_ admin: PostgresConnection, notifyTrigger: Bool = true) async throws {
+        try await admin.execute(script: """
+            DROP TABLE IF EXISTS events, aggregate_heads, consumer_checkpoints, consumer_gap_skips, consumer_dead_letters,
+                order_overview_v1, refund_overview, latency_probe CASCADE;
+            DROP FUNCTION IF EXISTS events_notify() CASCADE;
+            """)
+        var schema = Schema()
+        schema.notifyTrigger = notifyTrigger
+        try await admin.execute(script: Migration.sql(for: schema))
+        try await admin.execute(script: OrderWorkload.readModelSQL)
+        try await admin.execute(script: OrderWorkload.readModelSQL.replacingOccurrences(of: "order_overview_v1", with: "refund_overview"))
+        try await admin.execute(script: "CREATE TABLE latency_probe (position bigint NOT NULL)")
+    }
+
+    /// The repository's example configuration (the SQL order_overview_v1).
+    func exampleConfiguration() throws -> ProjectionistConfiguration {
+        try ProjectionistConfiguration.load(path: self.repository.appendingPathComponent("systemd/projectionist.yaml").path, environment: [:])
+    }
+
+    func options(_ change: (inout RuntimeOptions) -> Void = { _ in }) -> RuntimeOptions {
+        var options = RuntimeOptions()
+        options.pollInterval = .milliseconds(100)
+        options.maxPollInterval = .seconds(1)
+        change(&options)
+        return options
+    }
+
+    /// Runs `projections` from checkpoint 0 until every one reaches the head. - Returns: seconds.
+    func catchUp(_ projections: [any Projection], options: RuntimeOptions, admin: PostgresConnection) async throws -> Double {
+        let names = projections.map(\.name)
+        try await admin.query("DELETE FROM consumer_checkpoints WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
+        let head = try await EventStore().latestPosition(on: admin)
+        let worker = try Worker(projections: projections, database: self.database, options: options, logger: self.logger)
+        let start = self.clock.now
+        let run = Task { try await worker.run() }
+        while worker.board.all.contains(where: { $0.position < head }) { try await Task.sleep(for: .milliseconds(2)) }
+        let elapsed = self.clock.now - start
+        run.cancel()
+        try await run.value
+        return elapsed.seconds
+    }
+
+    // MARK: - Measurements
+
+    /// Ceiling and catch-up (SQL projection, Swift projection), plus the scoped catch-up.
+    mutating func throughput(_ admin: PostgresConnection) async throws {
+        try await self.freshSchema(admin)
+        let start = self.clock.now
+        let total = try await Seeder.seedOrders(self.orders, otherType: "Refund", otherEvery: 20, on: admin)
+        try await admin.execute(script: "VACUUM ANALYZE events")
+        self.results.events = total
+        let refunds = try await admin.query("SELECT count(*) FROM events WHERE aggregate_type = 'Refund'")[0].decode(Int64.self, at: 0)
+        print("seeded \(total) events (\(refunds) of them Refund) in \(format(self.clock.now - start))")
+
+        // Ceiling: the same statements straight through the Postgres module, pipelined, 1,000 per transaction.
+        let overview = OrderOverviewProjection()
+        let orderEvents = try await EventStore().readEvents(after: 0, limit: Int(total), on: admin).filter { $0.aggregateType == "Order" }
+        // The statements prepared once, their parameters encoded beforehand: only the server's work is timed.
+        try await overview.prepare(admin)
+        let encoded = try orderEvents.map { event in
+            ("order_overview_\(event.eventType)", try overview.statement(for: event).parameters.map(\.postgresParameter))
+        }
+        let ceilingStart = self.clock.now
+        for chunk in stride(from: 0, to: encoded.count, by: 1000) {
+            try await admin.transaction { tx in
+                var pipeline = Pipeline()
+                for (name, parameters) in encoded[chunk..<min(chunk + 1000, encoded.count)] {
+                    pipeline.appendPrepared(name, encoded: parameters)
+                }
+                try await tx.execute(pipeline)
+            }
+        }
+        let ceilingSeconds = (self.clock.now - ceilingStart).seconds
+        self.results.ceiling = Double(orderEvents.count) / ceilingSeconds
+        print("ceiling: \(Int(self.results.ceiling)) events/s")
+
+        // Catch-up as the SQL projection from the YAML example, then as the Swift projection.
+        let sql = try self.exampleConfiguration().sqlProjections()[0]
+        try await admin.execute(script: "TRUNCATE order_overview_v1")
+        let sqlSeconds = try await self.catchUp([sql], options: self.options(), admin: admin)
+        self.results.catchUpSQL = Double(orderEvents.count) / sqlSeconds
+        self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
+        print("catch-up, SQL projection: \(Int(self.results.catchUpSQL)) events/s")
+
+        try await admin.execute(script: "TRUNCATE order_overview_v1")
+        let swiftSeconds = try await self.catchUp([overview], options: self.options(), admin: admin)
+        self.results.catchUpSwift = Double(orderEvents.count) / swiftSeconds
+        self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
+        print("catch-up, Swift projection: \(Int(self.results.catchUpSwift)) events/s")
+
+        // Scoped: the same SQL over the Refund type (5 % of the log); events/s counts the log it covers.
+        let refundsProjection = try SQLProjection(
+            name: "refund_overview", aggregateTypes: ["Refund"], onError: .stop, setup: nil, reset: nil,
+            handlers: try self.exampleConfiguration().projections[0].handlers.map { handler in
+                (handler.eventType, handler.statements.map { $0.replacingOccurrences(of: "order_overview_v1", with: "refund_overview") })
+            })
+        let scopedSeconds = try await self.catchUp([refundsProjection], options: self.options(), admin: admin)
+        self.results.scopedCatchUp = Double(total) / scopedSeconds
+        let refundRows = try await admin.query("SELECT count(*) FROM refund_overview")[0].decode(Int64.self, at: 0)
+        print("scoped catch-up (Refund, \(refundRows) aggregates): \(Int(self.results.scopedCatchUp)) log events/s")
+    }
+
+    /// Latency from an append's commit to the read model's commit, from commit timestamps
+    /// (track_commit_timestamp): 4 writers at a steady total rate for `liveSeconds`.
+    mutating func liveLatency(_ admin: PostgresConnection, notify: Bool) async throws -> Percentiles {
+        try await self.freshSchema(admin, notifyTrigger: notify)
+        let probe = try SQLProjection(
+            name: "latency_probe", aggregateTypes: nil, onError: .stop, setup: nil, reset: nil,
+            handlers: [("Tick", ["INSERT INTO latency_probe (position) VALUES ($global_position)"])])
+        let options = self.options { options in
+            if notify {
+                options.headPollInterval = nil  // NOTIFY alone
+            } else {
+                options.schema.notifyChannel = nil  // the shared head probe alone
+            }
+        }
+        let worker = try Worker(projections: [probe], database: self.database, options: options, logger: self.logger)
+        let run = Task { try await worker.run() }
+        while worker.board.status("latency_probe")?.state != .idle { try await Task.sleep(for: .milliseconds(10)) }
+        let seconds = self.liveSeconds
+        let database = self.database
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(database)
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    let interval = Duration.milliseconds(4)  // 250 events/s per writer, 1,000/s in total
+                    for tick in 0..<(seconds * 250) {
+                        try await clock.sleep(until: start + interval * tick)
+                        let event = Event(aggregateType: "Clock", aggregateID: "writer-\(writer)", eventType: "Tick", payload: Array("{}".utf8))
+                        try await connection.transaction { tx in try await EventStore().append([event], expected: .any, in: tx) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let head = try await EventStore().latestPosition(on: admin)
+        while (worker.board.status("latency_probe")?.position ?? 0) < head { try await Task.sleep(for: .milliseconds(10)) }
+        run.cancel()
+        try await run.value
+        return try await Percentiles.commitDelays(on: admin)
+    }
+
+    /// Append throughput of 4 writers (single-event appends, as fast as they go) for 5 s.
+    func writerThroughput(_ admin: PostgresConnection, trigger: Bool) async throws -> Double {
+        try await self.freshSchema(admin, notifyTrigger: trigger)
+        let database = self.database
+        let clock = self.clock
+        let counts = try await withThrowingTaskGroup(of: Int.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(database)
+                    let deadline = clock.now + .seconds(5)
+                    var count = 0
+                    while clock.now < deadline {
+                        let event = Event(aggregateType: "Order", aggregateID: "w\(writer)-\(count)", eventType: "OrderPlaced",
+                                          payload: Array(#"{"customer_id": "c", "currency": "EUR"}"#.utf8))
+                        try await connection.transaction { tx in try await EventStore().append([event], expected: .noStream, in: tx) }
+                        count += 1
+                    }
+                    return count
+                }
+            }
+            var total = 0
+            for try await count in group { total += count }
+            return total
+        }
+        return Double(counts) / 5
+    }
+
+    /// 100 rolled-back appends, each followed by a committed one: delay until the committed
+    /// event is in the read model (commit timestamp to commit timestamp).
+    mutating func rollbackStall(_ admin: PostgresConnection) async throws -> Percentiles {
+        try await self.freshSchema(admin)
+        let probe = try SQLProjection(
+            name: "latency_probe", aggregateTypes: nil, onError: .stop, setup: nil, reset: nil,
+            handlers: [("Kept", ["INSERT INTO latency_probe (position) VALUES ($global_position)"])])
+        let worker = try Worker(projections: [probe], database: self.database, options: self.options(), logger: self.logger)
+        let run = Task { try await worker.run() }
+        while worker.board.status("latency_probe")?.state != .idle { try await Task.sleep(for: .milliseconds(10)) }
+        let writer = try await PostgresConnection.connect(self.database)
+        struct Rollback: Error {}
+        for round in 0..<100 {
+            do {
+                try await writer.transaction { tx in
+                    try await EventStore().append(
+                        [Event(aggregateType: "Order", aggregateID: "gone-\(round)", eventType: "Gone", payload: [0x7b, 0x7d])],
+                        expected: .noStream, in: tx)
+                    throw Rollback()
+                }
+            } catch is Rollback {}
+            let kept = try await writer.transaction { tx in
+                try await EventStore().append(
+                    [Event(aggregateType: "Order", aggregateID: "kept-\(round)", eventType: "Kept", payload: [0x7b, 0x7d])],
+                    expected: .noStream, in: tx)
+            }
+            while (worker.board.status("latency_probe")?.position ?? 0) < kept.globalPositions[0] {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        run.cancel()
+        try await run.value
+        let audited = try await admin.query("SELECT count(*) FROM consumer_gap_skips WHERE reason = 'aborted'")[0].decode(Int64.self, at: 0)
+        self.results.rollbackAudited = audited
+        return try await Percentiles.commitDelays(on: admin)
+    }
+
+    /// Peak RSS of the real daemon catching up 10 projections, then its idle RSS.
+    mutating func memory(_ admin: PostgresConnection) async throws {
+        guard let binary = self.daemonBinary else {
+            print("memory: skipped (PROJECTIONIST_BIN not set)")
+            return
+        }
+        try await self.freshSchema(admin)
+        _ = try await Seeder.seedOrders(self.orders, on: admin)
+        let example = try String(contentsOf: self.repository.appendingPathComponent("systemd/projectionist.yaml"), encoding: .utf8)
+        let projectionBlock = String(example[example.range(of: "  - name: order_overview_v1")!.lowerBound...])
+        var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nprojections:\n"
+        for index in 1...10 {
+            yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID()).yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let environment = ["PROJECTIONIST_DATABASE_URL": self.connectionString]
+        let migrate = try runProcess(binary, ["migrate", "--config", file], environment: environment)
+        guard migrate == 0 else { throw BenchError("migrate failed with \(migrate)") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "--config", file]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let head = try await EventStore().latestPosition(on: admin)
+        let start = self.clock.now
+        while try await admin.query(
+            "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
+        )[0].decode(Int64.self, at: 0) < 10 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let catchUpSeconds = (self.clock.now - start).seconds
+        self.results.peakRSSMiB = readStatus(process.processIdentifier, "VmHWM") / 1024
+        try await Task.sleep(for: .seconds(3))
+        self.results.idleRSSMiB = readStatus(process.processIdentifier, "VmRSS") / 1024
+        process.terminate()
+        process.waitUntilExit()
+        self.results.tenProjectionsEventsPerSecond = Double(head) * 10 / catchUpSeconds
+        print("memory: peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up 10 projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB")
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A field of /proc/PID/status in KiB.
+func readStatus(_ pid: Int32, _ field: String) -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return Double(line.split(separator: " ").dropFirst().first { Double($0) != nil } ?? "0") ?? 0
+    }
+    return 0
+}
+
+func runProcess(_ binary: String, _ arguments: [String], environment: [String: String]) throws -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+func format(_ duration: Duration) -> String { String(format: "%.1f s", duration.seconds) }
+
+extension Duration {
+    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+}
+
+/// p50, p99 and max in milliseconds.
+struct Percentiles: Codable {
+    var p50: Double
+    var p99: Double
+    var max: Double
+    var count: Int64
+
+    /// From latency_probe: read-model commit time minus the event's commit time.
+    static func commitDelays(on connection: PostgresConnection) async throws -> Percentiles {
+        let row = try await connection.query(
+            """
+            SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms), count(*)
+            FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(l.xmin) - pg_xact_commit_timestamp(e.xmin)) * 1000 AS ms
+                  FROM latency_probe l JOIN events e ON e.global_position = l.position) AS t
+            """)[0]
+        return Percentiles(
+            p50: try row.decode(Double.self, at: 0), p99: try row.decode(Double.self, at: 1), max: try row.decode(Double.self, at: 2),
+            count: try row.decode(Int64.self, at: 3))
+    }
+
+    var text: String { String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d events)", self.p50, self.p99, self.max, self.count) }
+}
+
+/// Every figure of one run, printed as a table and written as JSON.
+struct BenchResults: Codable {
+    var events: Int64 = 0
+    var ceiling: Double = 0
+    var catchUpSQL: Double = 0
+    var catchUpSwift: Double = 0
+    var scopedCatchUp: Double = 0
+    var oracleDifferences: Int64 = 0
+    var latencyNotify: Percentiles?
+    var latencyPolling: Percentiles?
+    var writersWithTrigger: Double = 0
+    var writersWithoutTrigger: Double = 0
+    var rollbackStall: Percentiles?
+    var rollbackAudited: Int64 = 0
+    var peakRSSMiB: Double = 0
+    var idleRSSMiB: Double = 0
+    var tenProjectionsEventsPerSecond: Double = 0
+
+    var table: String {
+        func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
+        func check(_ ok: Bool) -> String { ok ? "met" : "MISSED" }
+        let triggerCost = self.writersWithoutTrigger > 0 ? 1 - self.writersWithTrigger / self.writersWithoutTrigger : 0
+        var rows: [(String, String, String, String)] = [
+            ("events in the log", "\(self.events)", "", ""),
+            ("ceiling (pipelined statements, no runtime)", "\(Int(self.ceiling)) events/s", "", ""),
+            ("catch-up, SQL projection (YAML)", "\(Int(self.catchUpSQL)) events/s", "\(pct(self.catchUpSQL, self.ceiling)) of ceiling ≥ 85 %", check(self.catchUpSQL >= 0.85 * self.ceiling)),
+            ("catch-up, Swift projection", "\(Int(self.catchUpSwift)) events/s", "\(pct(self.catchUpSwift, self.ceiling)) of ceiling ≥ 85 %", check(self.catchUpSwift >= 0.85 * self.ceiling)),
+            ("scoped catch-up (5 % of the log)", "\(Int(self.scopedCatchUp)) events/s", String(format: "%.1f× unscoped ≥ 5×", self.catchUpSQL > 0 ? self.scopedCatchUp / self.catchUpSQL : 0), check(self.scopedCatchUp >= 5 * self.catchUpSQL)),
+            ("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)),
+        ]
+        if let latency = self.latencyNotify {
+            rows.append(("live latency, NOTIFY", latency.text, "p99 ≤ 20 ms", check(latency.p99 <= 20)))
+        }
+        if let latency = self.latencyPolling {
+            rows.append(("live latency, polling only", latency.text, "p99 ≤ 100 ms", check(latency.p99 <= 100)))
+        }
+        rows.append(("writers, notify trigger", "\(Int(self.writersWithTrigger)) appends/s", String(format: "cost %.1f %% (default decided at 5 %%)", 100 * triggerCost), ""))
+        rows.append(("writers, no trigger", "\(Int(self.writersWithoutTrigger)) appends/s", "", ""))
+        if let stall = self.rollbackStall {
+            rows.append(("rollback-gap stall", stall.text, "p99 ≤ 50 ms", check(stall.p99 <= 50)))
+        }
+        if self.peakRSSMiB > 0 {
+            rows.append(("RSS, catch-up with 10 projections", String(format: "%.1f MiB peak", self.peakRSSMiB), "≤ 60 MB", check(self.peakRSSMiB * 1.048576 <= 60)))
+            rows.append(("RSS, idle", String(format: "%.1f MiB", self.idleRSSMiB), "≤ 25 MB", check(self.idleRSSMiB * 1.048576 <= 25)))
+        }
+        let widths = (rows.map(\.0.count).max()!, rows.map(\.1.count).max()!, rows.map(\.2.count).max()!)
+        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        return rows.map { "| \(pad($0.0, widths.0)) | \(pad($0.1, widths.1)) | \(pad($0.2, widths.2)) | \(pad($0.3, 6)) |" }
+            .joined(separator: "\n")
+    }
+}
