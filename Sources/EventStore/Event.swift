@@ -93,10 +93,16 @@ public struct PersistedEvent: Sendable, Hashable {
 
     /// Decodes the payload as JSON.
     public func decodePayload<T: Decodable>(as type: T.Type = T.self) throws -> T {
+        try Self.decoder.decode(T.self, from: Data(self.payload))
+    }
+
+    /// One decoder for every payload: its options never change after this, and decoding is
+    /// safe from several threads.
+    private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(T.self, from: Data(self.payload))
-    }
+        return decoder
+    }()
 }
 
 /// The events of one aggregate, in version order.

@@ -44,13 +44,17 @@ extension PostgresConnection {
     /// - Returns: one result per statement, in order.
     /// - Throws: the first failing statement's `PostgresError`, with `statementIndex` set;
     ///   the statements after it were not run. The connection is ready for use again either way.
+    /// - Parameter discardingResults: free each result as it arrives and return none (for
+    ///   writes: a batch of thousands of statements then holds no thousands of results).
     @discardableResult
-    public nonisolated func execute(_ pipeline: Pipeline) async throws -> [QueryResult] {
+    public nonisolated func execute(_ pipeline: Pipeline, discardingResults: Bool = false) async throws -> [QueryResult] {
         if pipeline.isEmpty { return [] }
-        return try await self.cancellable { connection in try connection.runPipeline(pipeline.statements) }
+        return try await self.cancellable { connection in
+            try connection.runPipeline(pipeline.statements, discardingResults: discardingResults)
+        }
     }
 
-    private func runPipeline(_ statements: [Pipeline.Statement]) throws -> [QueryResult] {
+    private func runPipeline(_ statements: [Pipeline.Statement], discardingResults: Bool) throws -> [QueryResult] {
         let handle = try self.requireHandle()
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError.fromConnection(handle, configuration: self.configuration, code: .usage)
@@ -62,7 +66,7 @@ extension PostgresConnection {
             PQsetnonblocking(handle, 0)
             PQexitPipelineMode(handle)
         }
-        var reader = PipelineReader(count: statements.count)
+        var reader = PipelineReader(count: discardingResults ? 0 : statements.count)
         for (index, statement) in statements.enumerated() {
             let sent: Int32 =
                 switch statement {
@@ -87,7 +91,7 @@ extension PostgresConnection {
             try self.read(handle, reader: &reader)
         }
         if let error = reader.firstError { throw error }
-        return reader.results.map { $0! }
+        return reader.results.compactMap { $0 }
     }
 
     /// Sends everything buffered, reading replies whenever the server has some, so neither side blocks.

@@ -17,8 +17,8 @@ public struct Transaction: Sendable {
 
     /// Runs a pipeline inside this transaction (one round trip for all its statements).
     @discardableResult
-    public func execute(_ pipeline: Pipeline) async throws -> [QueryResult] {
-        try await self.connection.execute(pipeline)
+    public func execute(_ pipeline: Pipeline, discardingResults: Bool = false) async throws -> [QueryResult] {
+        try await self.connection.execute(pipeline, discardingResults: discardingResults)
     }
 
     /// Runs a multi-statement script inside this transaction.

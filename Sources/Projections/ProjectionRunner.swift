@@ -62,6 +62,14 @@ public struct ProjectionRunner: Sendable {
         var connection: PostgresConnection?
         var dead = DeadPositions()
         var lastPersisted = ContinuousClock.now - .seconds(3600)
+        /// Positions the next scoped read scans (adapts to the scope's share of the log).
+        var scan: Int?
+        /// The second connection that reads ahead during catch-up, and what it read.
+        var reader: PostgresConnection?
+        var readAhead: Batch?
+        var catchingUp = false
+        /// After a failure in a multi-batch transaction: one batch per transaction up to here.
+        var singleBatchUntil: Int64?
     }
 
     // MARK: - The loop
@@ -93,6 +101,7 @@ public struct ProjectionRunner: Sendable {
                     pollDelay = self.options.pollInterval
                 }
             } catch let failure as BatchFailure {
+                session.singleBatchUntil = failure.events.last?.globalPosition
                 do {
                     try await self.isolate(failure, &session)
                 } catch {
@@ -117,6 +126,11 @@ public struct ProjectionRunner: Sendable {
             await session.connection?.close()
             session.connection = nil
         }
+        // The read-ahead may be stale or its connection broken: start both afresh.
+        await session.reader?.close()
+        session.reader = nil
+        session.readAhead = nil
+        session.catchingUp = false
         let wait = transient ? delay : self.options.maxReconnectDelay
         let message = "\(error)"
         self.board.update(self.name) { status in
@@ -154,6 +168,10 @@ public struct ProjectionRunner: Sendable {
 
     private func stop(_ session: inout Session) async {
         self.board.update(self.name) { $0.state = .stopped }
+        if let reader = session.reader {
+            session.reader = nil
+            await Task { await reader.close() }.value
+        }
         guard let connection = session.connection else { return }
         let status = self.status
         let checkpoints = self.checkpoints
@@ -194,51 +212,170 @@ public struct ProjectionRunner: Sendable {
 
     // MARK: - One batch
 
+    /// What one batch transaction produced, for the loop.
+    struct StepResult: Sendable {
+        var outcome: Outcome
+        var status: ProjectionStatus
+        var applied: Int
+        var persisted: Bool
+        var scanned: Int
+        /// The next batch, read ahead while this one was applied.
+        var readAhead: Batch?
+    }
+
     private func step(_ connection: PostgresConnection, _ session: inout Session) async throws -> Outcome {
         let dead = session.dead
-        let result = try await connection.transaction { tx -> (Outcome, ProjectionStatus, Int, Bool) in
-            let (checkpoint, head) = try await self.checkpoints.lock(self.name, in: tx)
-            let batch = try await self.read(after: checkpoint, in: tx)
-            let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: dead)
-            let events = batch.events.filter { $0.globalPosition <= frontier.position }
-            if !events.isEmpty {
-                do {
-                    try await self.projection.handle(batch: events, in: tx)
-                } catch {
-                    if let postgres = error as? PostgresError, postgres.isTransient || Task.isCancelled { throw error }
-                    let failing = Self.failingEvent(events, error)
-                    throw BatchFailure(
-                        events: events, checkpoint: checkpoint, frontier: frontier,
-                        highestVisible: batch.positions.last ?? checkpoint, error: HandlerError(event: failing, error: error))
-                }
+        var scan = session.scan ?? self.options.batchSize
+        var readAhead = session.readAhead
+        session.readAhead = nil
+        // A second connection reads the next batch while the server applies this one (catch-up only).
+        let reader = readAhead != nil || session.catchingUp ? try await self.readerConnection(&session) : nil
+        // While catching up, one transaction carries several batches (fewer commits and locks);
+        // after a handler failure, one batch per transaction until past it, so isolation sees it alone.
+        let maxBatches = session.singleBatchUntil == nil ? max(1, self.options.batchesPerTransaction) : 1
+        let result = try await connection.transaction { tx -> StepResult in
+            let clock = ContinuousClock()
+            let started = clock.now
+            var (checkpoint, head) = try await self.checkpoints.lock(self.name, in: tx)
+            var total = StepResult(outcome: .idle, status: self.status, applied: 0, persisted: false, scanned: 0, readAhead: nil)
+            for round in 1...maxBatches {
+                // Read ahead under an earlier snapshot: it holds only committed events, and a
+                // position it lacks is at worst a gap that the resolver then finds visible.
+                let batch =
+                    if let ahead = readAhead, ahead.after == checkpoint { ahead }
+                    else { try await self.read(after: checkpoint, scan: scan, on: tx) }
+                readAhead = nil
+                let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: dead)
+                let events = batch.events.filter { $0.globalPosition <= frontier.position }
+                var status = self.status
+                status.head = max(head, batch.positions.last ?? 0)
+                status.position = frontier.position
+                status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
+                status.lastError = nil
+                status.gapPosition = frontier.unresolved.first?.lowerBound
+                status.gapHolder = nil
+                scan = self.nextScan(scanned: batch.positions.count, inScope: events.count)
+                let nextScan = scan
+                async let next: Batch? =
+                    if let reader, batch.full, !frontier.isBlocked {
+                        self.prepared(try await self.read(after: frontier.position, scan: nextScan, on: reader))
+                    } else { nil }
+                let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
+                try await self.apply(
+                    events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
+                    highestVisible: batch.positions.last ?? checkpoint, status: persist ? status : nil, in: tx)
+                total.outcome =
+                    if frontier.isBlocked { .blocked(frontier.unresolved) }
+                    else if frontier.position != checkpoint || batch.full { .progressed }
+                    else { .idle }
+                total.status = status
+                total.applied += events.count
+                total.persisted = total.persisted || persist
+                total.scanned = batch.positions.count
+                total.readAhead = try await next
+                head = status.head
+                checkpoint = frontier.position
+                readAhead = total.readAhead
+                guard total.readAhead != nil, round < maxBatches, clock.now - started < self.options.transactionTimeBudget else { break }
             }
-            var status = self.status
-            status.head = max(head, batch.positions.last ?? 0)
-            status.position = frontier.position
-            status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
-            status.lastError = nil
-            status.gapPosition = frontier.unresolved.first?.lowerBound
-            status.gapHolder = nil
-            let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
-            if persist {
-                try await self.commitProgress(
-                    frontier.position, skipped: frontier.skipped, highestVisible: batch.positions.last ?? checkpoint,
-                    status: status, in: tx)
-            }
-            let outcome: Outcome =
-                if frontier.isBlocked { .blocked(frontier.unresolved) }
-                else if frontier.position != checkpoint || batch.full { .progressed }
-                else { .idle }
-            return (outcome, status, events.count, persist)
+            return total
         }
-        let (outcome, status, applied, persisted) = result
-        if persisted { session.lastPersisted = .now }
+        if result.persisted { session.lastPersisted = .now }
+        if let until = session.singleBatchUntil, result.status.position >= until { session.singleBatchUntil = nil }
+        session.scan = scan
+        session.readAhead = result.readAhead
+        session.catchingUp = result.readAhead != nil || (result.status.state == .catchingUp && result.outcome.isProgress)
         self.board.update(self.name) { current in
-            let total = current.applied + Int64(applied)
-            current = status
+            let total = current.applied + Int64(result.applied)
+            current = result.status
             current.applied = total
         }
-        return outcome
+        return result.outcome
+    }
+
+    /// Applies the batch's events and records progress (`status` nil: the checkpoint did not move).
+    /// A `StatementProjection`'s statements, the gap audit rows and the checkpoint update go in one
+    /// pipeline with one sync: one round trip for the whole batch.
+    private func apply(
+        _ events: [PersistedEvent], statements precomputed: [StatementList]?, checkpoint: Int64, frontier: Frontier,
+        highestVisible: Int64, status: ProjectionStatus?, in tx: Transaction
+    ) async throws {
+        func failure(_ error: HandlerError) -> BatchFailure {
+            BatchFailure(events: events, checkpoint: checkpoint, frontier: frontier, highestVisible: highestVisible, error: error)
+        }
+        var pipeline = Pipeline()
+        var owners: [Int] = []
+        if let projection = self.projection as? any StatementProjection {
+            owners.reserveCapacity(events.count)
+            for (index, event) in events.enumerated() {
+                let list = precomputed.map { $0[index] } ?? Self.statements(of: projection, for: event)
+                switch list {
+                case .failure(let error): throw failure(error)
+                case .success(let statements):
+                    for statement in statements {
+                        switch statement.kind {
+                        case .sql(let sql): pipeline.append(sql, encoded: statement.parameters)
+                        case .prepared(let name): pipeline.appendPrepared(name, encoded: statement.parameters)
+                        }
+                        owners.append(index)
+                    }
+                }
+            }
+        } else if !events.isEmpty {
+            do {
+                try await self.projection.handle(batch: events, in: tx)
+            } catch {
+                if let postgres = error as? PostgresError, postgres.isTransient || Task.isCancelled { throw error }
+                throw failure(HandlerError(event: Self.failingEvent(events, error), error: error))
+            }
+        }
+        if let status {
+            self.appendProgress(frontier.position, skipped: frontier.skipped, highestVisible: highestVisible, status: status, to: &pipeline)
+        }
+        do {
+            try await tx.execute(pipeline, discardingResults: true)
+        } catch let error as PostgresError {
+            guard !Task.isCancelled, let handlerError = Self.handlerError(error, owners: owners, events: events) else { throw error }
+            throw failure(handlerError)
+        }
+    }
+
+    typealias StatementList = Result<[ProjectionStatement], HandlerError>
+
+    static func statements(of projection: any StatementProjection, for event: PersistedEvent) -> StatementList {
+        Result { try projection.statements(for: event) }.mapError { HandlerError(event: event, error: $0) }
+    }
+
+    /// A read-ahead batch with its statements already built (payloads decoded), so that client
+    /// work overlaps the server's applying of the batch before it.
+    private func prepared(_ batch: Batch) -> Batch {
+        guard let projection = self.projection as? any StatementProjection else { return batch }
+        var batch = batch
+        batch.statements = batch.events.map { Self.statements(of: projection, for: $0) }
+        return batch
+    }
+
+    /// The handler error a failed pipeline statement stands for (nil: not a handler's statement).
+    private static func handlerError(_ error: PostgresError, owners: [Int], events: [PersistedEvent]) -> HandlerError? {
+        guard let index = error.statementIndex, index < owners.count, !error.isTransient else { return nil }
+        return HandlerError(event: events[owners[index]], error: error)
+    }
+
+    /// The read-ahead connection, opened on first use.
+    private func readerConnection(_ session: inout Session) async throws -> PostgresConnection {
+        if let reader = session.reader { return reader }
+        let reader = try await PostgresConnection.connect(self.database)
+        session.reader = reader
+        return reader
+    }
+
+    /// How many positions the next scoped read should scan: enough for `batchSize` in-scope
+    /// events at the share just seen, within batchSize...scopedScanFactor × batchSize.
+    private func nextScan(scanned: Int, inScope: Int) -> Int {
+        let size = self.options.batchSize
+        guard scanned > 0 else { return size }
+        let wanted = inScope == 0 ? size * self.options.scopedScanFactor : size * scanned / inScope + size / 10
+        return min(max(wanted, size), size * self.options.scopedScanFactor)
     }
 
     /// The event a batch failed on: the handler's own `HandlerError`, else the last event
@@ -255,6 +392,14 @@ public struct ProjectionRunner: Sendable {
         _ position: Int64, skipped: [DeadRange], highestVisible: Int64, status: ProjectionStatus, in tx: Transaction
     ) async throws {
         var pipeline = Pipeline()
+        self.appendProgress(position, skipped: skipped, highestVisible: highestVisible, status: status, to: &pipeline)
+        try await tx.execute(pipeline, discardingResults: true)
+    }
+
+    /// Appends the gap audit rows and the checkpoint update to `pipeline`.
+    private func appendProgress(
+        _ position: Int64, skipped: [DeadRange], highestVisible: Int64, status: ProjectionStatus, to pipeline: inout Pipeline
+    ) {
         for range in skipped {
             let (sql, parameters) = self.checkpoints.auditStatement(self.name, range, highestVisible: highestVisible)
             pipeline.append(sql, parameters)
@@ -267,21 +412,25 @@ public struct ProjectionRunner: Sendable {
         }
         let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: position, status: status)
         pipeline.append(sql, parameters)
-        try await tx.execute(pipeline)
     }
 
-    struct Batch {
+    struct Batch: Sendable {
+        /// The checkpoint it was read after.
+        var after: Int64 = 0
         var positions: [Int64] = []
         var events: [PersistedEvent] = []
         /// The read hit its LIMIT: more may be visible right away.
         var full = false
+        /// Per event, its statements (read-ahead batches of a `StatementProjection` only).
+        var statements: [Result<[ProjectionStatement], HandlerError>]?
     }
 
     /// Reads the next positions; rows out of scope come back as a position only (no payload).
-    /// A scoped projection scans up to `scopedScanFactor` × `batchSize` positions per batch, so a
-    /// narrow scope moves through the log in few transactions, but applies at most `batchSize`
-    /// events: the batch ends just before the first in-scope event it leaves out.
-    private func read(after checkpoint: Int64, in tx: Transaction) async throws -> Batch {
+    /// A scoped projection scans as many positions as the last batch's in-scope share suggests
+    /// for `batchSize` events (up to `scopedScanFactor` × `batchSize`), so a narrow scope moves
+    /// through the log in few transactions; it applies at most `batchSize` events: the batch
+    /// ends just before the first in-scope event it leaves out.
+    private func read(after checkpoint: Int64, scan: Int, on database: some PostgresQuerying) async throws -> Batch {
         let scoped = self.projection.aggregateTypes != nil || self.projection.eventTypes != nil
         let events = self.options.schema.eventsTable.quoted
         let columns = """
@@ -289,7 +438,7 @@ public struct ProjectionRunner: Sendable {
             trace_id, correlation_id, causation_id, created_at
             """
         let sql: String
-        let limit = scoped ? self.options.batchSize * self.options.scopedScanFactor : self.options.batchSize
+        let limit = scoped ? scan : self.options.batchSize
         var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
         if scoped {
             var conditions: [String] = []
@@ -315,8 +464,8 @@ public struct ProjectionRunner: Sendable {
                 FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
                 """
         }
-        let result = try await tx.query(sql, parameters)
-        var batch = Batch()
+        let result = try await database.query(sql, parameters)
+        var batch = Batch(after: checkpoint)
         batch.positions.reserveCapacity(result.count)
         for row in result {
             let position = try row.decode(Int64.self, at: 0)
@@ -569,3 +718,10 @@ public struct ProjectionRunner: Sendable {
     }
 }
 
+
+extension ProjectionRunner.Outcome {
+    var isProgress: Bool {
+        if case .progressed = self { return true }
+        return false
+    }
+}

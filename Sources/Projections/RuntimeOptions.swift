@@ -9,6 +9,10 @@ public struct RuntimeOptions: Sendable {
     /// A scoped projection scans this many times `batchSize` positions per batch (it still
     /// applies at most `batchSize` events per transaction).
     public var scopedScanFactor = 10
+    /// While catching up, one transaction applies up to this many batches (read ahead on a
+    /// second connection) or as many as fit in `transactionTimeBudget`: fewer commits, same memory.
+    public var batchesPerTransaction = 8
+    public var transactionTimeBudget: Duration = .milliseconds(500)
     /// First idle poll delay; doubles while idle up to `maxPollInterval`; reset on progress or wakeup.
     public var pollInterval: Duration = .seconds(1)
     public var maxPollInterval: Duration = .seconds(30)

@@ -38,16 +38,25 @@ extension StatementProjection {
 
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {
         var pipeline = Pipeline()
-        // owners[i] is the index of the event statement i belongs to.
         var owners: [Int] = []
-        owners.reserveCapacity(events.count)
+        try self.appendStatements(for: events, to: &pipeline, owners: &owners)
+        do {
+            try await transaction.execute(pipeline, discardingResults: true)
+        } catch let error as PostgresError {
+            throw Self.handlerError(error, owners: owners, events: events) ?? error
+        }
+    }
+
+    /// Appends the statements of `events` to `pipeline`, recording for each statement the index
+    /// of the event it belongs to (so a failing statement names its event).
+    /// - Throws: `HandlerError` when `statements(for:)` fails for an event.
+    public func appendStatements(for events: [PersistedEvent], to pipeline: inout Pipeline, owners: inout [Int]) throws {
+        owners.reserveCapacity(owners.count + events.count)
         for (index, event) in events.enumerated() {
             let statements: [ProjectionStatement]
             do {
                 statements = try self.statements(for: event)
             } catch {
-                // Statements of earlier events still run first, so the failure is reported for this event.
-                if !pipeline.isEmpty { try await self.send(pipeline, owners, events, transaction) }
                 throw HandlerError(event: event, error: error)
             }
             for statement in statements {
@@ -58,17 +67,12 @@ extension StatementProjection {
                 owners.append(index)
             }
         }
-        try await self.send(pipeline, owners, events, transaction)
     }
 
-    private func send(_ pipeline: Pipeline, _ owners: [Int], _ events: [PersistedEvent], _ transaction: Transaction)
-        async throws
-    {
-        do {
-            try await transaction.execute(pipeline)
-        } catch let error as PostgresError {
-            guard let index = error.statementIndex, index < owners.count, !error.isTransient else { throw error }
-            throw HandlerError(event: events[owners[index]], error: error)
-        }
+    /// The handler error a failed pipeline statement stands for, or nil when the failure is not
+    /// a handler's (a statement after the handlers', or a transient error).
+    public static func handlerError(_ error: PostgresError, owners: [Int], events: [PersistedEvent]) -> HandlerError? {
+        guard let index = error.statementIndex, index < owners.count, !error.isTransient else { return nil }
+        return HandlerError(event: events[owners[index]], error: error)
     }
 }

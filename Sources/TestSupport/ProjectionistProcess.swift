@@ -51,11 +51,13 @@ public final class RunningProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
+    private let outPipe = Pipe()
+    private let errPipe = Pipe()
 
     init(process: Process) {
         self.process = process
-        let outPipe = Pipe()
-        let errPipe = Pipe()
+        let outPipe = self.outPipe
+        let errPipe = self.errPipe
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
@@ -79,7 +81,15 @@ public final class RunningProcess: @unchecked Sendable {
     /// Waits for the process to exit and returns what it printed.
     public func finish() async -> ProjectionistProcess.Output {
         while self.process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        try? await Task.sleep(for: .milliseconds(50))  // let the pipes drain
+        // Stop the handlers, then take whatever is still in the pipes.
+        self.outPipe.fileHandleForReading.readabilityHandler = nil
+        self.errPipe.fileHandleForReading.readabilityHandler = nil
+        let restOut = self.outPipe.fileHandleForReading.readDataToEndOfFile()
+        let restErr = self.errPipe.fileHandleForReading.readDataToEndOfFile()
+        self.lock.withLock {
+            self.out.append(restOut)
+            self.err.append(restErr)
+        }
         return ProjectionistProcess.Output(status: self.process.terminationStatus, stdout: self.stdout, stderr: self.stderr)
     }
 

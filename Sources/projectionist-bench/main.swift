@@ -21,7 +21,28 @@ func runBench() async throws {
         repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
 
     let admin = try await PostgresConnection.connect(bench.database)
+    if environment["BENCH_ONLY"] == "read" {
+        let c = ContinuousClock()
+        for variant in 0..<4 {
+            let t0 = c.now
+            for page in 0..<100 {
+                let sql = "SELECT global_position, true, aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata, trace_id, correlation_id, causation_id, created_at FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
+                switch variant {
+                case 0: try await admin.query(sql, [Int64(page * 1000), Int64(1000)])
+                case 1: try await admin.query(sql, [Int64(page * 1000), Int64(1000)], textResults: true)
+                case 2: try await admin.query(sql.replacingOccurrences(of: "$1", with: "\(page * 1000)").replacingOccurrences(of: "$2", with: "1000"))
+                default: try await admin.execute(script: sql.replacingOccurrences(of: "$1", with: "\(page * 1000)").replacingOccurrences(of: "$2", with: "1000"))
+                }
+            }
+            print("variant \(variant): \(c.now - t0) for 100 pages")
+        }
+        return
+    }
     try await bench.throughput(admin)
+    if environment["BENCH_ONLY"] == "throughput" {
+        print(bench.results.table)
+        return
+    }
     bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
     print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
     bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)

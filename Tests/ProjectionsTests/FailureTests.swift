@@ -106,31 +106,40 @@ struct FailureTests {
         await running.stop()
     }
 
-    @Test("nine projections, one sleeping 2 s per event: the other eight see a new event in under 500 ms")
-    func slowProjectionDoesNotDelayOthers() async throws {
-        let db = try await projectionDatabase("nine")
-        var projections: [any Projection] = [CounterProjection(name: "sleepy", sleepSeconds: 2)]
-        for index in 0..<8 { projections.append(CounterProjection(name: "quick\(index)")) }
-        let running = try RunningWorker(db, projections)
+
+    @Test("a poison event deep in a multi-batch catch-up: the batches before it commit, skip loses nothing, stop parks exactly there")
+    func poisonInCatchUp() async throws {
+        let db = try await projectionDatabase("poison_deep")
         let connection = try await db.connect()
-        try await appendOrder("first", lines: 0, on: connection)
-        try await eventually("the sleepy projection is busy") {
-            try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND application_name = 'projectionist'")[0]
-                .decode(Int64.self, at: 0) > 0
-        }
-        for round in 0..<3 {
-            let positions = try await appendOrder("next\(round)", lines: 0, on: connection)
-            let clock = ContinuousClock()
-            let start = clock.now
-            try await eventually("eight quick projections apply the new event", timeout: .seconds(5), every: .milliseconds(5)) {
-                let row = try await connection.query(
-                    "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'quick%' AND last_position >= $1", [positions.last!])
-                return try row[0].decode(Int64.self, at: 0) == 8
+        let store = EventStore()
+        var poisonPosition: Int64 = 0
+        try await connection.transaction { tx in
+            for index in 0..<400 {
+                try await store.append(OrderWorkload.events(orderID: "a\(index)", lines: 1), expected: .noStream, in: tx)
+                if index == 250 {
+                    let poison = Event(aggregateType: "Order", aggregateID: "poison", eventType: "Poison", payload: Array("{}".utf8))
+                    poisonPosition = try await store.append([poison], expected: .noStream, in: tx).globalPositions[0]
+                }
             }
-            let elapsed = clock.now - start
-            print("nine projections: round \(round) reached the eight quick ones in \(elapsed)")
-            #expect(elapsed < .milliseconds(500))
+        }
+        let last = try await head(on: connection)
+        let options = testOptions { $0.batchSize = 50 }
+        let running = try RunningWorker(db, [
+            CounterProjection(name: "stopper", onError: .stop, poisonType: "Poison"),
+            CounterProjection(name: "skipper", onError: .skip, poisonType: "Poison"),
+        ], options: options)
+        try await eventually("stopper parks at the poison event, skipper reaches the head") {
+            let skipper = try await checkpoint("skipper", on: connection)
+            return running.status("stopper")?.state == .failed && skipper == last
         }
         await running.stop()
+        #expect(try await checkpoint("stopper", on: connection) == poisonPosition - 1)
+        let stopper = try await CounterProjection.numbers("stopper", on: connection)
+        #expect(stopper.n == poisonPosition - 1)
+        #expect(stopper.distinct == poisonPosition - 1)
+        let skipper = try await CounterProjection.numbers("skipper", on: connection)
+        #expect(skipper.n == last - 1)
+        #expect(skipper.distinct == last - 1)
+        #expect(try await connection.query("SELECT count(*) FROM consumer_dead_letters")[0].decode(Int64.self, at: 0) == 1)
     }
 }

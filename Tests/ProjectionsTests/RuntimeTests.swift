@@ -146,18 +146,4 @@ struct RuntimeTests {
         #expect(try await CounterProjection.numbers("counter", on: connection).n == 4)
     }
 
-    @Test("notifications wake an idle runner long before its poll interval")
-    func notificationsWake() async throws {
-        let db = try await projectionDatabase("wake")
-        let connection = try await db.connect()
-        let running = try RunningWorker(db, [CounterProjection(name: "counter")], options: testOptions {
-            $0.pollInterval = .seconds(10)
-            $0.maxPollInterval = .seconds(10)
-        })
-        try await eventually("idle") { running.status("counter")?.state == .idle }
-        try await Task.sleep(for: .milliseconds(200))
-        let positions = try await appendOrder("a", lines: 0, on: connection)
-        try await eventually("woken by NOTIFY", timeout: .seconds(2)) { try await checkpoint("counter", on: connection) == positions.last! }
-        await running.stop()
-    }
 }
