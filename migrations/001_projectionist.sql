@@ -92,16 +92,3 @@ CREATE TABLE IF NOT EXISTS "consumer_dead_letters" (
 );
 CREATE INDEX IF NOT EXISTS "idx_consumer_dead_letters_consumer"
     ON "consumer_dead_letters" (consumer_name, global_position);
-
--- Wakes the daemon on commit: one notification per INSERT statement carrying the highest
--- new position (delivered only if the transaction commits, merged per transaction).
-CREATE OR REPLACE FUNCTION "events_notify"() RETURNS trigger LANGUAGE plpgsql AS $projectionist$
-BEGIN
-    PERFORM pg_notify('projectionist_events', (SELECT max(global_position) FROM new_rows)::text);
-    RETURN NULL;
-END
-$projectionist$;
-CREATE OR REPLACE TRIGGER "events_notify"
-    AFTER INSERT ON "events"
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION "events_notify"();

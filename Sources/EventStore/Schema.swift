@@ -12,7 +12,9 @@ public struct Schema: Sendable, Hashable {
     /// Whether the migration creates the events and aggregate-heads tables.
     public var manageEventStore = true
     /// Whether the migration installs the statement-level notify trigger on the events table.
-    public var notifyTrigger = true
+    /// Off by default: it costs concurrent writers about 20 % of their append throughput (NOTIFY
+    /// serialises commits), and the runtime's shared head probe finds new events within ~50 ms.
+    public var notifyTrigger = false
 
     public init() {}
 

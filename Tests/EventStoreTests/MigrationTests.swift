@@ -26,6 +26,7 @@ struct MigrationTests {
     @Test("the generated SQL applies with psql to an empty database, twice", arguments: [false, true])
     func appliesTwice(qualified: Bool) async throws {
         var schema = Schema()
+        schema.notifyTrigger = true
         if qualified {
             schema.eventsTable = try QualifiedName(parsing: "store.events")
             schema.aggregateHeadsTable = try QualifiedName(parsing: "store.aggregate_heads")
@@ -59,6 +60,14 @@ struct MigrationTests {
         #expect(
             committed == Migration.sql(for: Schema()),
             "migrations/ drifted from the generator: run `projectionist migrations generate --output migrations --filename 001_projectionist.sql`")
+    }
+
+    @Test("the default migration has no notify trigger; the option adds it")
+    func triggerIsOptIn() {
+        #expect(!Migration.sql(for: Schema()).contains("TRIGGER"))
+        var schema = Schema()
+        schema.notifyTrigger = true
+        #expect(Migration.sql(for: schema).contains("CREATE OR REPLACE TRIGGER \"events_notify\""))
     }
 
     @Test("without the trigger and the event store tables, only the worker tables are created")

@@ -87,7 +87,14 @@ struct MigrateCommandTests {
 
         let named = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--filename", "001.sql"])
         #expect(named.status == 0)
-        #expect(FileManager.default.fileExists(atPath: "\(directory)/001.sql"))
+        #expect(!(try String(contentsOfFile: "\(directory)/001.sql", encoding: .utf8)).contains("TRIGGER"))  // opt-in
+        let withTrigger = try await ProjectionistProcess.run([
+            "migrations", "generate", "--output", directory, "--filename", "002.sql", "--notify-trigger", "--notify-channel", "wake_up",
+        ])
+        #expect(withTrigger.status == 0)
+        let triggerSQL = try String(contentsOfFile: "\(directory)/002.sql", encoding: .utf8)
+        #expect(triggerSQL.contains("AFTER INSERT ON \"events\""))
+        #expect(triggerSQL.contains("pg_notify('wake_up'"))
 
         #expect(try await ProjectionistProcess.run(["migrations", "generate"]).status == 64)
         let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--events-table", "a.b.c"])

@@ -62,18 +62,31 @@ struct LatencyTests {
         await running.stop()
     }
 
-    @Test("notifications wake an idle runner long before its poll interval")
-    func notificationsWake() async throws {
-        let db = try await projectionDatabase("wake")
+    @Test("wake-ups: the notify trigger (when installed) or the shared head probe wake an idle runner long before its poll", arguments: [true, false])
+    func wakeups(viaTrigger: Bool) async throws {
+        var schema = Schema()
+        schema.notifyTrigger = viaTrigger
+        let db = try await TestDatabase.migrated("wake", schema: schema)
         let connection = try await db.connect()
+        try await connection.execute(script: CounterProjection.setupSQL)
         let running = try RunningWorker(db, [CounterProjection(name: "counter")], options: testOptions {
             $0.pollInterval = .seconds(10)
             $0.maxPollInterval = .seconds(10)
+            $0.headPollInterval = viaTrigger ? nil : .milliseconds(50)  // one mechanism at a time
         })
         try await eventually("idle") { running.status("counter")?.state == .idle }
         try await Task.sleep(for: .milliseconds(200))
-        let positions = try await appendOrder("a", lines: 0, on: connection)
-        try await eventually("woken by NOTIFY", timeout: .seconds(2)) { try await checkpoint("counter", on: connection) == positions.last! }
+        for round in 0..<3 {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let positions = try await appendOrder("a\(round)", lines: 0, on: connection)
+            try await eventually("woken", timeout: .seconds(2), every: .milliseconds(2)) {
+                try await checkpoint("counter", on: connection) == positions.last!
+            }
+            let elapsed = clock.now - start
+            print("wake-up via \(viaTrigger ? "NOTIFY" : "head probe"): \(elapsed)")
+            #expect(elapsed < .milliseconds(500))
+        }
         await running.stop()
     }
 }

@@ -22,9 +22,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Gap audit table.") var gapSkipsTable = "consumer_gap_skips"
     @Option(help: "Dead letter table.") var deadLettersTable = "consumer_dead_letters"
     @Option(help: "Channel of the notify trigger.") var notifyChannel = "projectionist_events"
-    @Flag(help: "Leave out the notify trigger.") var noNotifyTrigger = false
+    @Flag(help: "Install the notify trigger (lower latency, about 20 % less append throughput for concurrent writers).")
+    var notifyTrigger = false
+    @Flag(help: "Leave out the notify trigger (the default).") var noNotifyTrigger = false
 
     func validate() throws {
+        if self.notifyTrigger && self.noNotifyTrigger {
+            throw ValidationError("--notify-trigger and --no-notify-trigger contradict each other")
+        }
         _ = try self.schema()
         if let filename, filename.isEmpty || filename.contains("/") {
             throw ValidationError("--filename must be a plain file name without '/'")
@@ -44,7 +49,7 @@ struct GenerateCommand: ParsableCommand {
         schema.gapSkipsTable = try name(self.gapSkipsTable, "--gap-skips-table")
         schema.deadLettersTable = try name(self.deadLettersTable, "--dead-letters-table")
         schema.notifyChannel = self.notifyChannel.isEmpty ? nil : self.notifyChannel
-        schema.notifyTrigger = !self.noNotifyTrigger
+        schema.notifyTrigger = self.notifyTrigger && !self.noNotifyTrigger
         return schema
     }
 

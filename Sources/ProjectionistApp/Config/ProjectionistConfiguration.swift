@@ -18,7 +18,8 @@ public struct ProjectionistConfiguration: Sendable {
         public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")
         public var notifyChannel = "projectionist_events"
         public var manageSchema = true
-        public var notifyTrigger = true
+        /// Off by default (see `Schema.notifyTrigger`): `true` trades writer throughput for latency.
+        public var notifyTrigger = false
         public var allowSequenceCache = false
     }
 
