@@ -495,6 +495,12 @@ public struct ProjectionRunner: Sendable {
     /// Waits for a wake-up or `delay`, refreshing the heartbeat columns meanwhile.
     /// - Returns: true when woken by a notification.
     private func idle(_ connection: PostgresConnection, _ session: inout Session, for delay: Duration) async throws -> Bool {
+        // Caught up: the read-ahead connection (a backend, a thread, libpq's grown buffers) is not needed.
+        if let reader = session.reader {
+            session.reader = nil
+            session.readAhead = nil
+            await reader.close()
+        }
         let deadline = ContinuousClock.now + delay
         while !Task.isCancelled {
             let now = ContinuousClock.now

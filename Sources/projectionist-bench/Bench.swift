@@ -287,10 +287,11 @@ struct Bench {
         self.results.peakRSSMiB = readStatus(process.processIdentifier, "VmHWM") / 1024
         try await Task.sleep(for: .seconds(3))
         self.results.idleRSSMiB = readStatus(process.processIdentifier, "VmRSS") / 1024
+        self.results.idleAnonMiB = readStatus(process.processIdentifier, "RssAnon") / 1024
         process.terminate()
         process.waitUntilExit()
         self.results.tenProjectionsEventsPerSecond = Double(head) * 10 / catchUpSeconds
-        print("memory: peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up 10 projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB")
+        print("memory (\(binary)): peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up 10 projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB")
     }
 }
 
@@ -367,6 +368,8 @@ struct BenchResults: Codable {
     var rollbackAudited: Int64 = 0
     var peakRSSMiB: Double = 0
     var idleRSSMiB: Double = 0
+    /// The idle RSS without file-backed pages (the runtime's and libraries' code).
+    var idleAnonMiB: Double = 0
     var tenProjectionsEventsPerSecond: Double = 0
 
     var table: String {
@@ -395,7 +398,7 @@ struct BenchResults: Codable {
         }
         if self.peakRSSMiB > 0 {
             rows.append(("RSS, catch-up with 10 projections", String(format: "%.1f MiB peak", self.peakRSSMiB), "≤ 60 MB", check(self.peakRSSMiB * 1.048576 <= 60)))
-            rows.append(("RSS, idle", String(format: "%.1f MiB", self.idleRSSMiB), "≤ 25 MB", check(self.idleRSSMiB * 1.048576 <= 25)))
+            rows.append(("RSS, idle", String(format: "%.1f MiB (%.1f MiB anonymous)", self.idleRSSMiB, self.idleAnonMiB), "≤ 25 MB", check(self.idleRSSMiB * 1.048576 <= 25)))
         }
         let widths = (rows.map(\.0.count).max()!, rows.map(\.1.count).max()!, rows.map(\.2.count).max()!)
         func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
