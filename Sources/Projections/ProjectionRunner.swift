@@ -697,15 +697,16 @@ public struct ProjectionRunner: Sendable {
     /// `on_error: stop`: stays at the event (state `failed`) until the longest backoff has passed
     /// (then the event is tried again) or the checkpoint is reset.
     private func park(_ error: HandlerError, _ connection: PostgresConnection, _ session: inout Session) async throws {
-        self.board.update(self.name) { status in
-            status.state = .failed
-            status.lastError = error.description
-            status.position = error.position - 1
-        }
+        var parked = self.status
+        parked.state = .failed
+        parked.lastError = error.description
+        parked.position = error.position - 1
         self.logger.error(
             "Projection stopped at a failing event (on_error: stop).",
             metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
-        try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+        // The row first, then the live status: whoever sees `failed` live finds it stored too.
+        try await self.checkpoints.recordState(self.name, status: parked, on: connection)
+        self.board.update(self.name) { $0 = parked }
         session.lastPersisted = .now
         let clock = ContinuousClock()
         let deadline = clock.now + self.options.maxReconnectDelay

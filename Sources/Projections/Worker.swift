@@ -76,27 +76,16 @@ public struct Worker: Sendable {
     /// one cheap query per interval stands in for every idle runner's poll.
     func pollHead(every interval: Duration) async {
         let events = self.options.schema.eventsTable.quoted
-        var delay = self.options.reconnectDelay
         var last: Int64 = -1
-        while !Task.isCancelled {
-            do {
-                let connection = try await PostgresConnection.connect(self.database)
-                try await connection.prepare("projectionist_head", "SELECT coalesce(max(global_position), 0) FROM \(events)")
-                delay = self.options.reconnectDelay
-                while !Task.isCancelled {
-                    let head = try await connection.queryPrepared("projectionist_head")[0].decode(Int64.self, at: 0)
-                    if head != last {
-                        if last >= 0 { self.broadcaster.signalAll() }
-                        last = head
-                    }
-                    try await Task.sleep(for: interval)
+        await self.onConnection("Head probe") { connection in
+            try await connection.prepare("projectionist_head", "SELECT coalesce(max(global_position), 0) FROM \(events)")
+            while !Task.isCancelled {
+                let head = try await connection.queryPrepared("projectionist_head")[0].decode(Int64.self, at: 0)
+                if head != last {
+                    if last >= 0 { self.broadcaster.signalAll() }
+                    last = head
                 }
-                await connection.close()
-            } catch {
-                if Task.isCancelled { break }
-                self.logger.warning("Head probe lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
-                delay = min(delay * 2, self.options.maxReconnectDelay)
+                try await Task.sleep(for: interval)
             }
         }
     }
@@ -104,18 +93,25 @@ public struct Worker: Sendable {
     /// LISTENs on `channel` on a connection of its own and wakes every runner on each
     /// notification; after (re)connecting it wakes them all, since notifications may have been lost.
     func listen(on channel: String) async {
+        await self.onConnection("Notification listener") { connection in
+            try await connection.listen(channel)
+            self.broadcaster.signalAll()
+            for try await _ in connection.notifications() { self.broadcaster.signalAll() }
+        }
+    }
+
+    /// Runs `body` on a connection of its own until cancelled, reconnecting with jittered
+    /// exponential backoff whenever it fails.
+    private func onConnection(_ role: String, _ body: (PostgresConnection) async throws -> Void) async {
         var delay = self.options.reconnectDelay
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(self.database)
-                try await connection.listen(channel)
                 delay = self.options.reconnectDelay
-                self.broadcaster.signalAll()
-                for try await _ in connection.notifications() { self.broadcaster.signalAll() }
-                await connection.close()
+                try await body(connection)  // the connection closes when released (its deinit)
             } catch {
                 if Task.isCancelled { break }
-                self.logger.warning("Notification listener lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                self.logger.warning("\(role) lost its connection; reconnecting.", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
                 delay = min(delay * 2, self.options.maxReconnectDelay)
             }

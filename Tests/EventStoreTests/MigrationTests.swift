@@ -6,16 +6,7 @@ import Testing
 
 /// Runs psql against a database, as an operator applying the generated file would.
 func psql(_ connectionString: String, file: String) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", connectionString, "-f", file]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
+    try Shell.run(["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", connectionString, "-f", file])
 }
 
 /// The repository's root, found from this file's path.

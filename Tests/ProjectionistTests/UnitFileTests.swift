@@ -4,19 +4,6 @@ import Testing
 
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return (process.terminationStatus, output)
-}
-
 @Suite struct UnitFileTests {
     /// The shipped unit with ExecStart pointing at the binary we built.
     func unitCopy() throws -> String {
@@ -32,7 +19,7 @@ func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
     @Test("the unit passes systemd-analyze verify and has the contract's settings")
     func verify() throws {
         let path = try self.unitCopy()
-        let result = try shell(["systemd-analyze", "verify", path])
+        let result = try Shell.run(["systemd-analyze", "verify", path])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(result.output)")
         let unit = try String(contentsOfFile: path, encoding: .utf8)
@@ -44,7 +31,7 @@ func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
     @Test("systemd-analyze security scores the unit's exposure at 2.0 or lower")
     func security() throws {
         let path = try self.unitCopy()
-        let result = try shell(["systemd-analyze", "security", "--offline=true", "--no-pager", path])
+        let result = try Shell.run(["systemd-analyze", "security", "--offline=true", "--no-pager", path])
         let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(Double(line.split(separator: ":").last!.split(separator: " ").first { Double($0) != nil } ?? ""))
         print("systemd-analyze security: \(line)")
