@@ -67,6 +67,14 @@ public struct HandlerError: Error, CustomStringConvertible, Sendable {
         self.postgres = error as? PostgresError
     }
 
+    /// The handler error a failed pipeline statement stands for: `owners[i]` is the index in
+    /// `events` of the event statement `i` belongs to. Nil when the failure is not a handler's
+    /// (a statement after the handlers', e.g. the checkpoint update) or is transient.
+    public init?(pipelineError error: PostgresError, owners: [Int], events: [PersistedEvent]) {
+        guard let index = error.statementIndex, index < owners.count, !error.isTransient else { return nil }
+        self.init(event: events[owners[index]], error: error)
+    }
+
     public var description: String {
         "handler failed at position \(self.position) (event \(self.eventID), type \(self.eventType)): \(self.underlying)"
     }

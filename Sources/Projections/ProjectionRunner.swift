@@ -313,10 +313,7 @@ public struct ProjectionRunner: Sendable {
                 case .failure(let error): throw failure(error)
                 case .success(let statements):
                     for statement in statements {
-                        switch statement.kind {
-                        case .sql(let sql): pipeline.append(sql, encoded: statement.parameters)
-                        case .prepared(let name): pipeline.appendPrepared(name, encoded: statement.parameters)
-                        }
+                        pipeline.append(statement)
                         owners.append(index)
                     }
                 }
@@ -335,7 +332,9 @@ public struct ProjectionRunner: Sendable {
         do {
             try await tx.execute(pipeline, discardingResults: true)
         } catch let error as PostgresError {
-            guard !Task.isCancelled, let handlerError = Self.handlerError(error, owners: owners, events: events) else { throw error }
+            guard !Task.isCancelled, let handlerError = HandlerError(pipelineError: error, owners: owners, events: events) else {
+                throw error
+            }
             throw failure(handlerError)
         }
     }
@@ -353,12 +352,6 @@ public struct ProjectionRunner: Sendable {
         var batch = batch
         batch.statements = batch.events.map { Self.statements(of: projection, for: $0) }
         return batch
-    }
-
-    /// The handler error a failed pipeline statement stands for (nil: not a handler's statement).
-    private static func handlerError(_ error: PostgresError, owners: [Int], events: [PersistedEvent]) -> HandlerError? {
-        guard let index = error.statementIndex, index < owners.count, !error.isTransient else { return nil }
-        return HandlerError(event: events[owners[index]], error: error)
     }
 
     /// The read-ahead connection, opened on first use.

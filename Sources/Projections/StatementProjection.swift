@@ -43,7 +43,7 @@ extension StatementProjection {
         do {
             try await transaction.execute(pipeline, discardingResults: true)
         } catch let error as PostgresError {
-            throw Self.handlerError(error, owners: owners, events: events) ?? error
+            throw HandlerError(pipelineError: error, owners: owners, events: events) ?? error
         }
     }
 
@@ -60,19 +60,19 @@ extension StatementProjection {
                 throw HandlerError(event: event, error: error)
             }
             for statement in statements {
-                switch statement.kind {
-                case .sql(let sql): pipeline.append(sql, encoded: statement.parameters)
-                case .prepared(let name): pipeline.appendPrepared(name, encoded: statement.parameters)
-                }
+                pipeline.append(statement)
                 owners.append(index)
             }
         }
     }
+}
 
-    /// The handler error a failed pipeline statement stands for, or nil when the failure is not
-    /// a handler's (a statement after the handlers', or a transient error).
-    public static func handlerError(_ error: PostgresError, owners: [Int], events: [PersistedEvent]) -> HandlerError? {
-        guard let index = error.statementIndex, index < owners.count, !error.isTransient else { return nil }
-        return HandlerError(event: events[owners[index]], error: error)
+extension Pipeline {
+    /// Adds a projection's statement.
+    public mutating func append(_ statement: ProjectionStatement) {
+        switch statement.kind {
+        case .sql(let sql): self.append(sql, encoded: statement.parameters)
+        case .prepared(let name): self.appendPrepared(name, encoded: statement.parameters)
+        }
     }
 }

@@ -86,12 +86,7 @@ struct Bench {
             try await admin.transaction { tx in
                 var pipeline = Pipeline()
                 for list in statements[chunk..<min(chunk + 1000, statements.count)] {
-                    for statement in list {
-                        switch statement.kind {
-                        case .sql(let sql): pipeline.append(sql, encoded: statement.parameters)
-                        case .prepared(let name): pipeline.appendPrepared(name, encoded: statement.parameters)
-                        }
-                    }
+                    for statement in list { pipeline.append(statement) }
                 }
                 try await tx.execute(pipeline, discardingResults: true)
             }
