@@ -62,11 +62,14 @@ struct Bench {
         let worker = try Worker(projections: projections, database: self.database, options: options, logger: self.logger)
         let start = self.clock.now
         let cpuStart = processCPUSeconds()
+        let machineStart = machineBusyCPUSeconds()
         let run = Task { try await worker.run() }
         while worker.board.all.contains(where: { $0.position < head }) { try await Task.sleep(for: .milliseconds(2)) }
         let elapsed = self.clock.now - start
         if ProcessInfo.processInfo.environment["BENCH_CPU"] != nil {
-            print(String(format: "  client CPU %.2f s over %.2f s", processCPUSeconds() - cpuStart, elapsed.seconds))
+            print(String(
+                format: "  CPU over %.2f s: client %.2f s, whole machine %.2f s busy (client and PostgreSQL)",
+                elapsed.seconds, processCPUSeconds() - cpuStart, machineBusyCPUSeconds() - machineStart))
         }
         run.cancel()
         try await run.value
@@ -251,12 +254,15 @@ struct Bench {
             print("memory: skipped (PROJECTIONIST_BIN not set)")
             return
         }
+        let settings = ProcessInfo.processInfo.environment
+        let count = Int(settings["BENCH_MEMORY_PROJECTIONS"] ?? "") ?? 10
+        let idleWait = Double(settings["BENCH_IDLE_WAIT"] ?? "") ?? 3
         try await self.freshSchema(admin)
         _ = try await Seeder.seedOrders(self.orders, on: admin)
         let example = try String(contentsOf: self.repository.appendingPathComponent("systemd/projectionist.yaml"), encoding: .utf8)
         let projectionBlock = String(example[example.range(of: "  - name: order_overview_v1")!.lowerBound...])
         var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nprojections:\n"
-        for index in 1...10 {
+        for index in 1...count {
             yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
         }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID()).yaml").path
@@ -275,18 +281,18 @@ struct Bench {
         let start = self.clock.now
         while try await admin.query(
             "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
-        )[0].decode(Int64.self, at: 0) < 10 {
+        )[0].decode(Int64.self, at: 0) < count {
             try await Task.sleep(for: .milliseconds(50))
         }
         let catchUpSeconds = (self.clock.now - start).seconds
         self.results.peakRSSMiB = readStatus(process.processIdentifier, "VmHWM") / 1024
-        try await Task.sleep(for: .seconds(3))
+        try await Task.sleep(for: .seconds(idleWait))
         self.results.idleRSSMiB = readStatus(process.processIdentifier, "VmRSS") / 1024
         self.results.idleAnonMiB = readStatus(process.processIdentifier, "RssAnon") / 1024
         process.terminate()
         process.waitUntilExit()
-        self.results.tenProjectionsEventsPerSecond = Double(head) * 10 / catchUpSeconds
-        print("memory (\(binary)): peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up 10 projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB")
+        self.results.tenProjectionsEventsPerSecond = Double(head) * Double(count) / catchUpSeconds
+        print("memory (\(binary)): peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up \(count) projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB (\(String(format: "%.1f", self.results.idleAnonMiB)) MiB anonymous)")
     }
 }
 
@@ -400,6 +406,14 @@ struct BenchResults: Codable {
         return rows.map { "| \(pad($0.0, widths.0)) | \(pad($0.1, widths.1)) | \(pad($0.2, widths.2)) | \(pad($0.3, 6)) |" }
             .joined(separator: "\n")
     }
+}
+
+/// CPU seconds the whole machine spent busy (not idle, not waiting for I/O), from /proc/stat.
+func machineBusyCPUSeconds() -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return 0 }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 5 else { return 0 }
+    return (ticks.reduce(0, +) - ticks[3] - ticks[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// User + system CPU seconds of this process so far.

@@ -4,7 +4,9 @@ import Postgres
 // scripts/bench runs this (release build) on its own PostgreSQL: the ceiling and the runtime
 // side by side, latency, writer cost of notifications, rollback stalls and memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
-// BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20).
+// BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
+// BENCH_ONLY=throughput or memory (one part, while tuning), BENCH_CPU (CPU seconds per catch-up),
+// BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part.
 // Arguments: --json FILE writes the figures as JSON.
 
 func runBench() async throws {
@@ -21,21 +23,8 @@ func runBench() async throws {
         repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
 
     let admin = try await PostgresConnection.connect(bench.database)
-    if environment["BENCH_ONLY"] == "read" {
-        let c = ContinuousClock()
-        for variant in 0..<4 {
-            let t0 = c.now
-            for page in 0..<100 {
-                let sql = "SELECT global_position, true, aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata, trace_id, correlation_id, causation_id, created_at FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2"
-                switch variant {
-                case 0: try await admin.query(sql, [Int64(page * 1000), Int64(1000)])
-                case 1: try await admin.query(sql, [Int64(page * 1000), Int64(1000)], textResults: true)
-                case 2: try await admin.query(sql.replacingOccurrences(of: "$1", with: "\(page * 1000)").replacingOccurrences(of: "$2", with: "1000"))
-                default: try await admin.execute(script: sql.replacingOccurrences(of: "$1", with: "\(page * 1000)").replacingOccurrences(of: "$2", with: "1000"))
-                }
-            }
-            print("variant \(variant): \(c.now - t0) for 100 pages")
-        }
+    if environment["BENCH_ONLY"] == "memory" {
+        try await bench.memory(admin)
         return
     }
     try await bench.throughput(admin)
