@@ -29,6 +29,12 @@ struct CheckpointStore: Sendable {
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
     }
 
+    /// The checkpoint as committed, without a lock; nil when the projection has no row.
+    func position(_ name: String, on connection: some PostgresQuerying) async throws -> Int64? {
+        try await connection.query("SELECT last_position FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
+            .first?.decode(Int64.self, at: 0)
+    }
+
     /// Moves the checkpoint and records the runner's state in the same statement.
     func advanceStatement(_ name: String, to position: Int64, status: ProjectionStatus) -> (String, [any PostgresEncodable]) {
         (

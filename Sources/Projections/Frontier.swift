@@ -61,7 +61,7 @@ struct DeadRange: Equatable, Sendable {
 }
 
 /// Positions known never to appear, as sorted, non-overlapping ranges.
-struct DeadPositions: Sendable {
+struct DeadPositions: Sendable, Equatable {
     private(set) var ranges: [DeadRange] = []
 
     mutating func insert(_ positions: ClosedRange<Int64>, reason: GapReason) {

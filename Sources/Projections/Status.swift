@@ -36,6 +36,9 @@ public struct ProjectionStatus: Sendable {
     public var lastBeat: ContinuousClock.Instant = .now
     /// Events applied since start.
     public var applied: Int64 = 0
+    /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
+    /// letter); nil between them. A runner waiting on the server is alive, however long.
+    public var busySince: ContinuousClock.Instant?
 
     public init(name: String) { self.name = name }
 
@@ -72,14 +75,29 @@ public final class StatusBoard: Sendable {
     /// Every status, by name.
     public var all: [ProjectionStatus] { self.statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
 
-    /// Whether every runner's loop went round within `interval` (the watchdog's condition).
+    /// Whether every runner's loop went round within `interval` or waits on the server (the
+    /// watchdog's condition: a long statement is not a hang).
     public func allResponsive(within interval: Duration) -> Bool {
         let now = ContinuousClock.now
-        return self.statuses.withLock { $0.values.allSatisfy { now - $0.lastBeat <= interval } }
+        return self.statuses.withLock { $0.values.allSatisfy { $0.busySince != nil || now - $0.lastBeat <= interval } }
+    }
+
+    /// The runners whose batch has been running longer than `threshold`, with how long, by name.
+    public func slowBatches(longerThan threshold: Duration) -> [(name: String, running: Duration)] {
+        let now = ContinuousClock.now
+        return self.statuses.withLock { statuses in
+            statuses.values.compactMap { status in
+                guard let since = status.busySince, now - since > threshold else { return nil }
+                return (status.name, now - since)
+            }.sorted { $0.name < $1.name }
+        }
     }
 
     /// A one-line summary: projections, max lag, gap waits, failures.
-    public var summaryLine: String {
+    public var summaryLine: String { self.summaryLine(slowBatchWarn: nil) }
+
+    /// The summary line, naming batches running longer than `slowBatchWarn` (when given).
+    public func summaryLine(slowBatchWarn: Duration?) -> String {
         let all = self.all
         let lag = all.map(\.lag).max() ?? 0
         let waiting = all.filter { $0.state == .waitingOnGap }
@@ -89,6 +107,9 @@ public final class StatusBoard: Sendable {
         if let first = waiting.first { line += " (\(first.name): \(first.summary))" }
         line += ", \(failed.count) failed"
         if let first = failed.first { line += " (\(first.name))" }
+        if let slowBatchWarn, let slow = self.slowBatches(longerThan: slowBatchWarn).first {
+            line += ", slow batch: \(slow.name) running \(Int(slow.running.components.seconds))s"
+        }
         return line
     }
 }

@@ -1,0 +1,107 @@
+import EventStore
+import Foundation
+import Postgres
+
+/// One read of the events table for a projection: the positions seen and the in-scope events.
+struct Batch: Sendable {
+    /// The checkpoint it was read after.
+    var after: Int64 = 0
+    var positions: [Int64] = []
+    var events: [PersistedEvent] = []
+    /// The read hit its LIMIT: more may be visible right away.
+    var full = false
+    /// Per event, its statements (read-ahead batches of a `StatementProjection` only).
+    var statements: [Result<[ProjectionStatement], HandlerError>]?
+}
+
+/// Reads a projection's next batch: rows out of scope come back as a position only (no payload).
+///
+/// A scoped projection scans as many positions as the last batch's in-scope share suggests for
+/// `batchSize` events (up to `scopedScanFactor` × `batchSize`), so a narrow scope moves through
+/// the log in few transactions; it applies at most `batchSize` events: the batch ends just
+/// before the first in-scope event it leaves out.
+struct BatchReader: Sendable {
+    let events: QualifiedName
+    let aggregateTypes: [String]?
+    let eventTypes: [String]?
+    let batchSize: Int
+    let scopedScanFactor: Int
+
+    init(projection: any Projection, options: RuntimeOptions) {
+        self.events = options.schema.eventsTable
+        self.aggregateTypes = projection.aggregateTypes
+        self.eventTypes = projection.eventTypes
+        self.batchSize = options.batchSize
+        self.scopedScanFactor = options.scopedScanFactor
+    }
+
+    var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil }
+
+    func read(after checkpoint: Int64, scan: Int, on database: some PostgresQuerying) async throws -> Batch {
+        let events = self.events.quoted
+        let columns = """
+            aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata,
+            trace_id, correlation_id, causation_id, created_at
+            """
+        let sql: String
+        let limit = self.scoped ? scan : self.batchSize
+        var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
+        if self.scoped {
+            var conditions: [String] = []
+            if let types = self.aggregateTypes {
+                parameters.append(PostgresTextArray(types))
+                conditions.append("aggregate_type = ANY($\(parameters.count)::text[])")
+            }
+            if let types = self.eventTypes {
+                parameters.append(PostgresTextArray(types))
+                conditions.append("event_type = ANY($\(parameters.count)::text[])")
+            }
+            // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
+            // and out-of-scope rows carry no data.
+            let guarded = columns.split(separator: ",").map { "CASE WHEN in_scope THEN \($0.trimmingCharacters(in: .whitespacesAndNewlines)) END" }
+            sql = """
+                SELECT global_position, in_scope, \(guarded.joined(separator: ", "))
+                FROM (SELECT *, (\(conditions.joined(separator: " AND "))) AS in_scope FROM \(events)
+                      WHERE global_position > $1 ORDER BY global_position LIMIT $2) AS page
+                """
+        } else {
+            sql = """
+                SELECT global_position, true, \(columns)
+                FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
+                """
+        }
+        let result = try await database.query(sql, parameters)
+        var batch = Batch(after: checkpoint)
+        batch.positions.reserveCapacity(result.count)
+        for row in result {
+            let position = try row.decode(Int64.self, at: 0)
+            guard try row.decode(Bool.self, at: 1) else {
+                batch.positions.append(position)
+                continue
+            }
+            if batch.events.count == self.batchSize {  // the next batch starts here
+                batch.full = true
+                return batch
+            }
+            batch.positions.append(position)
+            batch.events.append(
+                PersistedEvent(
+                    globalPosition: position, aggregateType: try row.decode(at: 2), aggregateID: try row.decode(at: 3),
+                    aggregateVersion: try row.decode(at: 4), eventID: try row.decode(at: 5), eventType: try row.decode(at: 6),
+                    eventVersion: try row.decode(at: 7), payload: try row.decode(at: 8), metadata: try row.decode(at: 9),
+                    traceID: try row.decode(at: 10), correlationID: try row.decode(at: 11),
+                    causationID: try row.decode(at: 12), createdAt: try row.decode(at: 13)))
+        }
+        batch.full = result.count >= limit
+        return batch
+    }
+
+    /// How many positions the next scoped read should scan: enough for `batchSize` in-scope
+    /// events at the share just seen, within batchSize...scopedScanFactor × batchSize.
+    func nextScan(scanned: Int, inScope: Int) -> Int {
+        let size = self.batchSize
+        guard scanned > 0 else { return size }
+        let wanted = inScope == 0 ? size * self.scopedScanFactor : size * scanned / inScope + size / 10
+        return min(max(wanted, size), size * self.scopedScanFactor)
+    }
+}

@@ -1,0 +1,108 @@
+import EventStore
+import Logging
+import Postgres
+
+/// The failure path of a runner: isolate the failing event of a batch, retry it alone, then
+/// dead-letter it (`on_error: skip`) or park before it (`on_error: stop`).
+extension ProjectionRunner {
+    /// Re-runs a failed batch event by event under savepoints and commits everything before the
+    /// first event that fails — with the positions before it that are out of scope or dead, so
+    /// that the checkpoint ends just before the failing event whatever precedes it.
+    func isolate(_ failure: BatchFailure, on connection: PostgresConnection) async throws -> IsolationResult {
+        try await connection.transaction { tx -> IsolationResult in
+            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            guard checkpoint == failure.checkpoint else { return .moved }  // reset meanwhile: start over
+            var failing: (PersistedEvent, HandlerError)?
+            for event in failure.events {
+                try await tx.query("SAVEPOINT projectionist_event")
+                do {
+                    try await self.projection.handle(event, in: tx)
+                    try await tx.query("RELEASE SAVEPOINT projectionist_event")
+                } catch {
+                    let handlerError = HandlerError.wrapping(error, in: [event])
+                    guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
+                    try await tx.query("ROLLBACK TO SAVEPOINT projectionist_event")
+                    failing = (event, handlerError)
+                    break
+                }
+            }
+            let position = failing.map { $0.0.globalPosition - 1 } ?? failure.frontier.position
+            let skipped = failure.frontier.skipped.filter { $0.positions.upperBound <= position }
+            var status = self.status
+            status.position = position
+            status.state = .catchingUp
+            var pipeline = Pipeline()
+            self.appendProgress(position, skipped: skipped, highestVisible: failure.highestVisible, status: status, to: &pipeline)
+            try await tx.execute(pipeline, discardingResults: true)
+            self.board.update(self.name) { $0.position = position }
+            return failing.map { .failing($0.0, $0.1) } ?? .passed
+        }
+    }
+
+    /// Applies one event alone, with the checkpoint just before it.
+    func retry(_ event: PersistedEvent, on connection: PostgresConnection) async throws -> RetryResult {
+        do {
+            return try await connection.transaction { tx -> RetryResult in
+                let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+                guard checkpoint == event.globalPosition - 1 else { return .moved }
+                do {
+                    try await self.projection.handle(event, in: tx)
+                } catch {
+                    let handlerError = HandlerError.wrapping(error, in: [event])
+                    guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
+                    throw handlerError
+                }
+                var status = self.status
+                status.position = event.globalPosition
+                status.state = .catchingUp
+                status.lastError = nil
+                let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+                try await tx.query(sql, parameters)
+                return .applied
+            }
+        } catch let error as HandlerError {
+            return .failed(error)
+        }
+    }
+
+    /// `on_error: skip`: a dead-letter row and the checkpoint past the event, in one transaction.
+    func deadLetter(_ event: PersistedEvent, _ error: HandlerError, on connection: PostgresConnection) async throws {
+        let written = try await connection.transaction { tx -> Bool in
+            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            guard checkpoint == event.globalPosition - 1 else { return false }
+            var pipeline = Pipeline()
+            let (letter, letterParameters) = self.checkpoints.deadLetterStatement(self.name, error)
+            pipeline.append(letter, letterParameters)
+            var status = self.status
+            status.position = event.globalPosition
+            status.state = .catchingUp
+            status.lastError = error.description
+            let (advance, advanceParameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+            pipeline.append(advance, advanceParameters)
+            try await tx.execute(pipeline)
+            return true
+        }
+        guard written else { return }
+        self.logger.error(
+            "Event dead-lettered (on_error: skip).",
+            metadata: ["position": "\(event.globalPosition)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
+        self.board.update(self.name) { status in
+            status.position = event.globalPosition
+            status.lastError = error.description
+        }
+    }
+
+    /// `on_error: stop`: records the state `failed` just before the event.
+    func park(_ event: PersistedEvent, _ error: HandlerError, on connection: PostgresConnection) async throws {
+        var parked = self.status
+        parked.state = .failed
+        parked.lastError = error.description
+        parked.position = event.globalPosition - 1
+        self.logger.error(
+            "Projection stopped at a failing event (on_error: stop).",
+            metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
+        // The row first, then the live status: whoever sees `failed` live finds it stored too.
+        try await self.checkpoints.recordState(self.name, status: parked, on: connection)
+        self.board.update(self.name) { $0 = parked }
+    }
+}

@@ -1,0 +1,442 @@
+import EventStore
+
+/// The decisions of one projection's runner, apart from any I/O.
+///
+/// A pure value in the manner of postgres-nio's connection state machines: the driver
+/// (`ProjectionRunner`) reports what happened — a batch committed or failed, a gap probe's
+/// answer, a wake-up, a tick of the clock — and gets back the one action to perform next.
+/// Time arrives as an argument, so every transition is tested without a server or a sleep.
+struct RunnerStateMachine {
+    /// The next thing the driver does.
+    enum Action: Sendable {
+        /// Open the connection (and the checkpoint row), then report `connected` or `failed`.
+        case connect
+        /// Check ownership, then run one batch transaction; report `batchCommitted`,
+        /// `batchFailed`, `notOwner` or `failed`.
+        case runBatch(BatchPlan)
+        /// Wait until `until` or a wake-up, then report `waited`.
+        case wait(Wait)
+        /// Read who may still own the missing positions; report `gapHolders`.
+        case probeGap([ClosedRange<Int64>])
+        /// Sleep `after`, re-check the holders; report `gapRechecked`.
+        case recheckGap(GapRecheck)
+        /// Every possible owner ended: read which positions became visible; report `gapVisible`.
+        case findVisible([ClosedRange<Int64>])
+        /// Re-run the failed batch event by event, commit the good prefix; report `isolated`.
+        case isolate(BatchFailure)
+        /// Wait `after`, apply the single event alone; report `retried`.
+        case retryEvent(PersistedEvent, after: Duration)
+        /// `on_error: skip`: write the dead letter and pass the event; report `deadLettered`.
+        case deadLetter(PersistedEvent, HandlerError)
+        /// `on_error: stop`: record the state `failed` at the event; report `parked`.
+        case park(PersistedEvent, HandlerError)
+        /// Wait `after`, read the checkpoint; report `parkChecked`.
+        case checkParked(after: Duration, recordStateFirst: Bool)
+        /// Close the connection if asked, wait `after`, then report `waited`.
+        case reconnect(Reconnect)
+        /// Record the final state (only when this runner owns the projection) and end.
+        case stop(recordState: Bool)
+    }
+
+    struct BatchPlan: Sendable, Equatable {
+        /// Batches one transaction may carry.
+        var maxBatches: Int
+        /// Whether a second connection may read the next batch ahead.
+        var readAhead: Bool
+        /// Positions known never to appear (passed over and audited).
+        var dead: DeadPositions
+    }
+
+    struct Wait: Sendable, Equatable {
+        var until: ContinuousClock.Instant
+        /// Refresh the checkpoint row's state columns before waiting (the heartbeat).
+        var recordStateFirst: Bool
+        /// Close the read-ahead connection (nothing to read ahead while waiting).
+        var closeReader: Bool
+        /// Waiting as a standby (another instance owns the projection).
+        var standby: Bool
+    }
+
+    struct GapRecheck: Sendable, Equatable {
+        var after: Duration
+        var first: Int64
+        var waited: Duration
+        /// Log the warning that the gap has been waited on for `gap_warn_after` (once per gap).
+        var warn: Bool
+        var recordStateFirst: Bool
+    }
+
+    struct Reconnect: Sendable, Equatable {
+        var after: Duration
+        var closeConnection: Bool
+        /// The error, when it is not transient: record the state `failed` with it.
+        var failed: String?
+        var message: String
+    }
+
+    enum State: Sendable {
+        case initial
+        case connecting
+        /// Connected; the next step is a batch.
+        case running
+        case idle(pollDeadline: ContinuousClock.Instant)
+        case standby
+        case gap(Gap)
+        case isolating(BatchFailure)
+        case retrying(Retrying)
+        case parked(Parked)
+        case backingOff
+        case stopped
+    }
+
+    struct Gap: Sendable {
+        var unresolved: [ClosedRange<Int64>]
+        var started: ContinuousClock.Instant
+        var warned = false
+        var recorded = false
+    }
+
+    struct Retrying: Sendable {
+        var event: PersistedEvent
+        var attempt: Int
+        var backoff: Backoff
+    }
+
+    struct Parked: Sendable {
+        var event: PersistedEvent
+        var until: ContinuousClock.Instant
+    }
+
+    let options: RuntimeOptions
+    let onError: OnError
+    private(set) var state: State = .initial
+    /// Positions known dead; what lies at or below the checkpoint is forgotten.
+    private(set) var dead = DeadPositions()
+    private(set) var checkpoint: Int64 = 0
+    /// Whether this runner's session owns the projection (only the owner writes its state).
+    private(set) var owned = false
+    private(set) var connected = false
+    private(set) var catchingUp = false
+    /// After a failure in a multi-batch transaction: one batch per transaction up to here.
+    private(set) var singleBatchUntil: Int64?
+    /// No read-ahead before this instant (after the read-ahead connection failed).
+    private(set) var readAheadResumes: ContinuousClock.Instant?
+    private(set) var pollDelay: Duration
+    private(set) var reconnectBackoff: Backoff
+    private var readAheadBackoff: Backoff
+    private(set) var lastPersisted: ContinuousClock.Instant?
+
+    init(options: RuntimeOptions, onError: OnError) {
+        self.options = options
+        self.onError = onError
+        self.pollDelay = options.pollInterval
+        self.reconnectBackoff = Backoff(initial: options.reconnectDelay, maximum: options.maxReconnectDelay)
+        self.readAheadBackoff = Backoff(initial: options.reconnectDelay, maximum: options.maxReconnectDelay)
+    }
+
+    // MARK: - Start, connection, ownership
+
+    mutating func start() -> Action {
+        self.state = .connecting
+        return .connect
+    }
+
+    mutating func connected(now: ContinuousClock.Instant) -> Action {
+        self.connected = true
+        return self.nextBatch(now: now)
+    }
+
+    /// Another session owns the projection: wait as a standby and check again.
+    mutating func notOwner(now: ContinuousClock.Instant) -> Action {
+        self.owned = false
+        self.catchingUp = false
+        self.state = .standby
+        let recheck = min(self.options.pollInterval, .seconds(1))
+        return .wait(Wait(until: now + recheck, recordStateFirst: false, closeReader: true, standby: true))
+    }
+
+    // MARK: - Batches
+
+    /// The batch transaction committed.
+    mutating func batchCommitted(_ summary: BatchSummary, now: ContinuousClock.Instant) -> Action {
+        self.owned = true
+        self.reconnectBackoff.reset()
+        self.checkpoint = summary.checkpoint
+        self.dead.forget(below: summary.checkpoint + 1)
+        if summary.persisted { self.lastPersisted = now }
+        if let until = self.singleBatchUntil, summary.checkpoint >= until { self.singleBatchUntil = nil }
+        if summary.readAheadFailed {
+            self.readAheadResumes = now + self.readAheadBackoff.next()
+        } else if summary.readAhead {
+            self.readAheadBackoff.reset()
+        }
+        switch summary.outcome {
+        case .progressed:
+            self.pollDelay = self.options.pollInterval
+            self.catchingUp = summary.readAhead || summary.full
+            return self.nextBatch(now: now)
+        case .idle:
+            self.catchingUp = false
+            let deadline = now + self.pollDelay
+            self.state = .idle(pollDeadline: deadline)
+            return .wait(self.idleWait(now: now, deadline: deadline, closeReader: true))
+        case .blocked(let unresolved):
+            self.catchingUp = false
+            self.state = .gap(Gap(unresolved: unresolved, started: now))
+            return .probeGap(unresolved)
+        }
+    }
+
+    /// A handler failed in the batch; the transaction rolled back.
+    mutating func batchFailed(_ failure: BatchFailure, now: ContinuousClock.Instant) -> Action {
+        self.owned = true
+        self.catchingUp = false
+        self.singleBatchUntil = failure.events.last?.globalPosition ?? failure.frontier.position
+        guard failure.checkpoint == failure.transactionStart else {
+            // Batches before the failing one were rolled back with it: redo them one per transaction.
+            return self.nextBatch(now: now)
+        }
+        self.state = .isolating(failure)
+        return .isolate(failure)
+    }
+
+    /// Any error outside a handler's verdict on an event (connection loss, our own SQL, shutdown).
+    mutating func failed(_ failure: RunnerFailure, now: ContinuousClock.Instant) -> Action {
+        switch failure {
+        case .cancelled:
+            return self.cancelled()
+        case .transient(let message, let lost), .permanent(let message, let lost):
+            let transient = failure.isTransient
+            if lost { self.connected = false; self.owned = false }
+            self.catchingUp = false
+            self.state = .backingOff
+            let delay = transient ? self.reconnectBackoff.next() : self.longestDelay()
+            return .reconnect(
+                Reconnect(after: delay, closeConnection: lost, failed: transient ? nil : message, message: message))
+        case .handler(let message):
+            // A handler error outside a batch (e.g. in `prepare`): the projection cannot run.
+            self.catchingUp = false
+            self.state = .backingOff
+            return .reconnect(
+                Reconnect(after: self.longestDelay(), closeConnection: false, failed: message, message: message))
+        }
+    }
+
+    // MARK: - Waiting
+
+    /// A wait ended: woken by a notification, or its deadline passed.
+    mutating func waited(woken: Bool, now: ContinuousClock.Instant) -> Action {
+        switch self.state {
+        case .idle(let deadline):
+            if woken || now >= deadline {
+                self.pollDelay = woken ? self.options.pollInterval : min(self.pollDelay * 2, self.options.maxPollInterval)
+                return self.nextBatch(now: now)
+            }
+            return .wait(self.idleWait(now: now, deadline: deadline, closeReader: false))
+        case .backingOff:
+            return self.connected ? self.nextBatch(now: now) : self.reconnectNow()
+        case .standby:
+            return self.connected ? self.nextBatch(now: now) : self.reconnectNow()
+        default:
+            return self.nextBatch(now: now)
+        }
+    }
+
+    /// The checkpoint row's state columns were written (outside a batch).
+    mutating func stateRecorded(now: ContinuousClock.Instant) {
+        self.lastPersisted = now
+    }
+
+    // MARK: - Gaps
+
+    /// The transactions that may own the missing positions, as found by the first probe.
+    mutating func gapHolders(_ count: Int, now: ContinuousClock.Instant) -> Action {
+        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        if count == 0 { return .findVisible(gap.unresolved) }
+        return self.recheck(gap, now: now)
+    }
+
+    /// A re-check: how many of the possible owners still run, and whether the first missing
+    /// position became visible (its owner committed).
+    mutating func gapRechecked(remaining: Int, visible: Bool, now: ContinuousClock.Instant) -> Action {
+        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        if visible { return self.nextBatch(now: now) }
+        if remaining == 0 { return .findVisible(gap.unresolved) }
+        if let skipAfter = self.options.gapSkipAfter, now - gap.started >= skipAfter {
+            for range in gap.unresolved { self.dead.insert(range, reason: .timeout) }
+            return self.nextBatch(now: now)
+        }
+        return self.recheck(gap, now: now)
+    }
+
+    /// Every possible owner has ended; these positions of the unresolved ranges are visible,
+    /// the rest are dead.
+    mutating func gapVisible(_ visible: Set<Int64>, now: ContinuousClock.Instant) -> Action {
+        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        for range in gap.unresolved {
+            var low = range.lowerBound
+            for position in range where visible.contains(position) {
+                if position > low { self.dead.insert(low...(position - 1), reason: .aborted) }
+                low = position + 1
+            }
+            if low <= range.upperBound { self.dead.insert(low...range.upperBound, reason: .aborted) }
+        }
+        return self.nextBatch(now: now)
+    }
+
+    /// Whether the gap wait passed `gap_skip_after` (the driver logs the skip).
+    func skippingGap(now: ContinuousClock.Instant) -> Bool {
+        guard case .gap(let gap) = self.state, let skipAfter = self.options.gapSkipAfter else { return false }
+        return now - gap.started >= skipAfter
+    }
+
+    private mutating func recheck(_ gap: Gap, now: ContinuousClock.Instant) -> Action {
+        var gap = gap
+        let waited = now - gap.started
+        let warn = !gap.warned && waited >= self.options.gapWarnAfter
+        gap.warned = gap.warned || warn
+        let record = (!gap.recorded && waited >= .milliseconds(500)) || self.heartbeatDue(now)
+        gap.recorded = gap.recorded || record
+        self.state = .gap(gap)
+        return .recheckGap(
+            GapRecheck(
+                after: self.options.gapRecheckInterval, first: gap.unresolved[0].lowerBound, waited: waited, warn: warn,
+                recordStateFirst: record))
+    }
+
+    // MARK: - Handler failures
+
+    mutating func isolated(_ result: IsolationResult, now: ContinuousClock.Instant) -> Action {
+        switch result {
+        case .passed, .moved:
+            return self.nextBatch(now: now)
+        case .failing(let event, _):
+            self.checkpoint = event.globalPosition - 1
+            var backoff = Backoff(
+                initial: self.options.handlerRetryDelay, maximum: max(self.options.handlerRetryDelay, self.options.maxReconnectDelay),
+                jitter: 1...1)
+            let delay = backoff.next()
+            self.state = .retrying(Retrying(event: event, attempt: 1, backoff: backoff))
+            return .retryEvent(event, after: delay)
+        }
+    }
+
+    mutating func retried(_ result: RetryResult, now: ContinuousClock.Instant) -> Action {
+        guard case .retrying(var retrying) = self.state else { return self.nextBatch(now: now) }
+        switch result {
+        case .applied, .moved:
+            return self.nextBatch(now: now)
+        case .failed(let error):
+            if retrying.attempt < max(1, self.options.handlerRetries) {
+                retrying.attempt += 1
+                let delay = retrying.backoff.next()
+                self.state = .retrying(retrying)
+                return .retryEvent(retrying.event, after: delay)
+            }
+            switch self.onError {
+            case .skip:
+                return .deadLetter(retrying.event, error)
+            case .stop:
+                return .park(retrying.event, error)
+            }
+        }
+    }
+
+    mutating func deadLettered(now: ContinuousClock.Instant) -> Action {
+        self.nextBatch(now: now)
+    }
+
+    /// The state `failed` is recorded: stay at the event until the checkpoint moves (a reset) or
+    /// the longest backoff has passed (then the event is tried again).
+    mutating func parked(_ event: PersistedEvent, now: ContinuousClock.Instant) -> Action {
+        self.lastPersisted = now
+        self.checkpoint = event.globalPosition - 1
+        self.state = .parked(Parked(event: event, until: now + self.options.maxReconnectDelay))
+        return .checkParked(after: self.options.pollInterval, recordStateFirst: false)
+    }
+
+    /// The checkpoint as read while parked.
+    mutating func parkChecked(position: Int64?, now: ContinuousClock.Instant) -> Action {
+        guard case .parked(let parked) = self.state else { return self.nextBatch(now: now) }
+        if position != parked.event.globalPosition - 1 { return self.resetObserved(to: position ?? 0, now: now) }
+        if now >= parked.until { return self.nextBatch(now: now) }
+        return .checkParked(after: min(self.options.pollInterval, parked.until - now), recordStateFirst: self.heartbeatDue(now))
+    }
+
+    /// The checkpoint moved under us (`reset`): carry on from there.
+    mutating func resetObserved(to position: Int64, now: ContinuousClock.Instant) -> Action {
+        self.checkpoint = position
+        self.singleBatchUntil = nil
+        return self.nextBatch(now: now)
+    }
+
+    // MARK: - Stop
+
+    mutating func cancelled() -> Action {
+        let record = self.owned && self.connected
+        self.state = .stopped
+        return .stop(recordState: record)
+    }
+
+    // MARK: - Helpers
+
+    private mutating func nextBatch(now: ContinuousClock.Instant) -> Action {
+        guard self.connected else { return self.reconnectNow() }
+        self.state = .running
+        return .runBatch(
+            BatchPlan(
+                maxBatches: self.singleBatchUntil == nil ? max(1, self.options.batchesPerTransaction) : 1,
+                readAhead: self.catchingUp && self.singleBatchUntil == nil && self.readAheadAllowed(now),
+                dead: self.dead))
+    }
+
+    private func readAheadAllowed(_ now: ContinuousClock.Instant) -> Bool {
+        guard let resumes = self.readAheadResumes else { return true }
+        return now >= resumes
+    }
+
+    /// The wait after a permanent failure: the longest reconnect delay, jittered.
+    private func longestDelay() -> Duration {
+        var backoff = Backoff(initial: self.options.maxReconnectDelay, maximum: self.options.maxReconnectDelay)
+        return backoff.next()
+    }
+
+    private mutating func reconnectNow() -> Action {
+        self.state = .connecting
+        return .connect
+    }
+
+    private func heartbeatDue(_ now: ContinuousClock.Instant) -> Bool {
+        guard let last = self.lastPersisted else { return true }
+        return now - last >= self.options.heartbeatInterval
+    }
+
+    private func idleWait(now: ContinuousClock.Instant, deadline: ContinuousClock.Instant, closeReader: Bool) -> Wait {
+        let due = self.heartbeatDue(now)
+        let nextHeartbeat = (due ? now : self.lastPersisted!) + self.options.heartbeatInterval
+        return Wait(until: min(deadline, nextHeartbeat), recordStateFirst: due, closeReader: closeReader, standby: false)
+    }
+}
+
+/// What a committed batch transaction found, for the state machine.
+struct BatchSummary: Sendable, Equatable {
+    enum Outcome: Sendable, Equatable {
+        /// The checkpoint moved, or a full batch was read: read again at once.
+        case progressed
+        /// Nothing new is visible.
+        case idle
+        /// Stopped before missing positions whose fate is unknown.
+        case blocked([ClosedRange<Int64>])
+    }
+    var outcome: Outcome
+    /// The checkpoint after the commit.
+    var checkpoint: Int64
+    /// A batch was read ahead for the next transaction.
+    var readAhead = false
+    /// The read-ahead connection failed; it was dropped and the transaction went on without it.
+    var readAheadFailed = false
+    /// The last batch read hit its limit: more is visible right away (catching up).
+    var full = false
+    /// The state columns were written with the commit.
+    var persisted = false
+}

@@ -1,0 +1,200 @@
+import EventStore
+import Foundation
+import Postgres
+import Projections
+import TestSupport
+import Testing
+
+/// The runner's failure paths that review found defective, each against the real server.
+@Suite(.timeLimit(.minutes(2)))
+struct FailurePathTests {
+    /// A projection that handles only `Poison` events (so the events around them are out of
+    /// scope), failing on each with division by zero.
+    static func poisonOnly(_ name: String, onError: OnError) throws -> SQLProjection {
+        try SQLProjection(
+            name: name, aggregateTypes: nil, onError: onError, setup: nil, reset: nil,
+            handlers: [(eventType: "Poison", statements: ["INSERT INTO counter_log VALUES ($projection, 1 / 0)"])])
+    }
+
+    @Test(
+        "a poison event alone in its batch, after an out-of-scope or a dead position: stop parks before it, skip dead-letters it (defect 1)",
+        arguments: ["out of scope", "dead"])
+    func poisonAlone(_ before: String) async throws {
+        let db = try await projectionDatabase("poison_alone")
+        let connection = try await db.connect()
+        let store = EventStore()
+        if before == "dead" {
+            try await appendOrder("rolled-back", lines: 0, rollback: true, on: connection)
+        } else {
+            try await connection.transaction { tx in
+                try await store.append(
+                    [Event(aggregateType: "Order", aggregateID: "x", eventType: "Other", payload: Array("{}".utf8))], expected: .noStream, in: tx)
+            }
+        }
+        let poison = try await connection.transaction { tx in
+            try await store.append(
+                [Event(aggregateType: "Order", aggregateID: "p", eventType: "Poison", payload: Array("{}".utf8))], expected: .noStream, in: tx
+            ).globalPositions[0]
+        }
+        let running = try RunningWorker(db, [try Self.poisonOnly("stopper", onError: .stop), try Self.poisonOnly("skipper", onError: .skip)])
+        try await eventually("stopper parks just before the poison event, skipper dead-letters it") {
+            let parked = running.status("stopper")?.state == .failed
+            let stopper = try await checkpoint("stopper", on: connection)
+            let skipper = try await checkpoint("skipper", on: connection)
+            return parked && stopper == poison - 1 && skipper == poison
+        }
+        let row = try await connection.query("SELECT state, last_error FROM consumer_checkpoints WHERE consumer_name = 'stopper'")[0]
+        #expect(try row.decode(String.self, at: 0) == "failed")
+        #expect(try row.decode(String.self, at: 1).contains("position \(poison)"))
+        let letters = try await connection.query("SELECT global_position FROM consumer_dead_letters WHERE consumer_name = 'skipper'")
+        #expect(try letters.map { try $0.decode(Int64.self, at: 0) } == [poison])
+        // Parked means parked: the event is not re-run many times a second.
+        let attempts = running.status("stopper")?.applied
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(running.status("stopper")?.state == .failed)
+        #expect(running.status("stopper")?.applied == attempts)
+        await running.stop()
+    }
+
+    /// A Swift projection whose handler fails with a real server error of `sqlState` the first
+    /// `failures` times (counted by a sequence, which rollbacks do not undo), wrapping it in
+    /// `HandlerError` as a Swift handler may.
+    struct FlakyProjection: Projection {
+        let name: String
+        let sqlState: String
+        let wrap: Bool
+        var onError: OnError { .skip }
+
+        func handle(_ event: PersistedEvent, in transaction: Transaction) async throws {
+            do {
+                try await transaction.query(
+                    "SELECT flaky($1, $2)", [self.name, self.sqlState])
+            } catch {
+                throw self.wrap ? HandlerError(event: event, error: error) : error
+            }
+            try await transaction.query("INSERT INTO counter_log VALUES ($1, $2)", [self.name, event.globalPosition])
+        }
+
+        static let setupSQL = """
+            CREATE TABLE flaky_failures (projection text PRIMARY KEY, remaining int NOT NULL);
+            CREATE FUNCTION flaky(p text, state text) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+              IF nextval('flaky_' || p) <= (SELECT remaining FROM flaky_failures WHERE projection = p) THEN
+                RAISE EXCEPTION 'flaky failure % of %', currval('flaky_' || p), p USING ERRCODE = state;
+              END IF;
+            END $$;
+            """
+    }
+
+    @Test(
+        "serialization failures and deadlocks raised in handlers, also wrapped in HandlerError, are retried with backoff, never dead-lettered (defect 3)",
+        arguments: [("40001", false), ("40001", true), ("40P01", true)])
+    func transientHandlerErrors(_ sqlState: String, _ wrap: Bool) async throws {
+        let db = try await projectionDatabase("flaky")
+        let connection = try await db.connect()
+        try await connection.execute(script: FlakyProjection.setupSQL)
+        try await connection.execute(script: "CREATE SEQUENCE flaky_flaky; INSERT INTO flaky_failures VALUES ('flaky', 6)")
+        let positions = try await appendOrder("a", lines: 1, on: connection)
+        // Fewer retries than failures: a transient error counted as a handler failure would be dead-lettered.
+        let running = try RunningWorker(
+            db, [FlakyProjection(name: "flaky", sqlState: sqlState, wrap: wrap)], options: testOptions { $0.handlerRetries = 1 })
+        try await eventually("applied once the failures stop") { try await checkpoint("flaky", on: connection) == positions.last! }
+        await running.stop()
+        #expect(try await connection.query("SELECT count(*) FROM consumer_dead_letters")[0].decode(Int64.self, at: 0) == 0)
+        let applied = try await connection.query("SELECT count(*), count(DISTINCT position) FROM counter_log WHERE projection = 'flaky'")[0]
+        #expect(try applied.decode(Int64.self, at: 0) == 3)
+        #expect(try applied.decode(Int64.self, at: 1) == 3)
+        #expect(try await connection.query("SELECT last_value FROM flaky_flaky")[0].decode(Int64.self, at: 0) > 6)
+    }
+
+    @Test("a handler waiting on a lock past lock_timeout (55P03) is retried until the lock is free, never dead-lettered (defect 3)")
+    func lockTimeout() async throws {
+        let db = try await projectionDatabase("lock_timeout")
+        let connection = try await db.connect()
+        try await connection.query("CREATE TABLE locked (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+        try await connection.query("INSERT INTO locked VALUES (1)")
+        let holder = try await db.connect()
+        try await holder.query("BEGIN")
+        try await holder.query("SELECT * FROM locked WHERE id = 1 FOR UPDATE")
+        let positions = try await appendOrder("a", lines: 0, on: connection)
+        let projection = try SQLProjection(
+            name: "locker", aggregateTypes: nil, onError: .skip, setup: nil, reset: nil,
+            handlers: [(eventType: "OrderPlaced", statements: [
+                "SELECT set_config('lock_timeout', '50ms', true)",
+                "UPDATE locked SET n = n + 1 WHERE id = 1 AND $global_position > 0",
+            ])])
+        let running = try RunningWorker(db, [projection], options: testOptions { $0.handlerRetries = 1 })
+        try await eventually("the handler keeps timing out on the lock") {
+            running.status("locker")?.lastError?.contains("55P03") ?? false
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        try await holder.query("COMMIT")
+        try await eventually("applied once the lock is free") { try await checkpoint("locker", on: connection) == positions.last! }
+        await running.stop()
+        #expect(try await connection.query("SELECT count(*) FROM consumer_dead_letters")[0].decode(Int64.self, at: 0) == 0)
+        #expect(try await connection.query("SELECT n FROM locked")[0].decode(Int32.self, at: 0) == 1)
+    }
+
+    @Test("a standby that stops leaves the owner's state alone (defect 4)")
+    func standbyStopKeepsOwnerState() async throws {
+        let db = try await projectionDatabase("standby_stop")
+        let connection = try await db.connect()
+        let positions = try await appendOrder("a", lines: 0, on: connection)
+        let owner = try RunningWorker(db, [CounterProjection(name: "counter")])
+        try await eventually("the owner is idle at the head") {
+            let position = try await checkpoint("counter", on: connection)
+            return owner.status("counter")?.state == .idle && position == positions.last!
+        }
+        let standby = try RunningWorker(db, [CounterProjection(name: "counter")])
+        try await eventually("the second instance stands by") { standby.status("counter")?.state == .standby }
+        try await eventually("the owner's heartbeat recorded its state") {
+            try await connection.query("SELECT state FROM consumer_checkpoints WHERE consumer_name = 'counter'")[0].decode(String?.self, at: 0) == "idle"
+        }
+        await standby.stop()
+        let row = try await connection.query(
+            "SELECT state, head_position FROM consumer_checkpoints WHERE consumer_name = 'counter'")[0]
+        #expect(try row.decode(String.self, at: 0) == "idle")
+        #expect(try row.decode(Int64.self, at: 1) == positions.last!)
+        await owner.stop()
+        #expect(try await connection.query("SELECT state FROM consumer_checkpoints WHERE consumer_name = 'counter'")[0].decode(String.self, at: 0) == "stopped")
+    }
+
+    @Test("the read-ahead connection killed again and again during catch-up: the owner's connection and its batches carry on (defect 7)")
+    func readAheadFailures() async throws {
+        let db = try await projectionDatabase("read_ahead")
+        let connection = try await db.connect()
+        let clock = ContinuousClock()
+        let started = clock.now
+        _ = try await Seeder.seedOrders(4_000, on: connection)
+        let last = try await head(on: connection)
+        let running = try RunningWorker(db, [OrderOverviewProjection()], options: testOptions { $0.batchSize = 200; $0.headPollInterval = nil })
+        // The owner: the session holding the projection's advisory lock.
+        let ownerQuery = """
+            SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+              AND classid = hashtext('projectionist')::oid AND objid = hashtext('order_overview_v1')::oid
+            """
+        var owner: Int32?
+        try await eventually("the runner owns the projection") {
+            owner = try await connection.query(ownerQuery).first?.decode(Int32.self, at: 0)
+            return owner != nil
+        }
+        var killed = 0
+        var owners: Set<Int32> = [owner!]
+        while try await checkpoint("order_overview_v1", on: connection) < last {
+            if let current = try await connection.query(ownerQuery).first?.decode(Int32.self, at: 0) { owners.insert(current) }
+            killed += Int(try await connection.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND application_name = 'projectionist' AND pid <> $1
+                """, [owner!])[0].decode(Int64.self, at: 0))
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        await running.stop()
+        print("read-ahead: \(killed) reader connections terminated; \(last) events in \(clock.now - started)")
+        #expect(killed > 0)
+        #expect(try await connection.query(ownerQuery).first?.decode(Int32.self, at: 0) == nil)  // released at stop
+        #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
+        // The owner kept its session (and so its ownership) all along.
+        #expect(owners == [owner!])
+    }
+}
