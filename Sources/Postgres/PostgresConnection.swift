@@ -22,6 +22,8 @@ public actor PostgresConnection {
     private nonisolated let wakeDescriptor: Int32
     nonisolated let configuration: ConnectionConfiguration
     var pendingNotifications: [PostgresNotification] = []
+    /// Pipelines sent and not yet read (see `send(_:discardingResults:)`).
+    var pipelines = PipelinesInFlight()
     /// Statement names prepared on this connection.
     public private(set) var preparedStatements: Set<String> = []
 
@@ -83,6 +85,7 @@ public actor PostgresConnection {
         self.canceller.replace(handle: nil)
         if let handle { PQfinish(handle) }
         self.handle = nil
+        self.pipelines = PipelinesInFlight()
     }
 
     /// Whether libpq still considers the connection usable.
