@@ -70,7 +70,7 @@ public struct EventStore: Sendable {
                     eventID: event.eventID, eventType: event.eventType, eventVersion: event.eventVersion,
                     payload: event.payload, metadata: event.metadata, traceID: event.traceID,
                     correlationID: event.correlationID, causationID: event.causationID,
-                    createdAt: try row.decode(Date.self, at: 2)))
+                    createdAt: try row.decode(PostgresTimestamp.self, at: 2)))
         }
         return AppendResult(events: persisted)
     }
