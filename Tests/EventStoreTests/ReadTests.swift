@@ -73,6 +73,26 @@ struct ReadTests {
         }
     }
 
+    @Test("PersistedEvent decodes its columns from any offset; a column that does not decode is named")
+    func rowDecoding() async throws {
+        let db = try await TestDatabase.migrated("rowdecoding")
+        let connection = try await db.connect()
+        let appended = try await connection.transaction { tx in
+            try await store.append([orderEvent("r1"), orderEvent("r1", "OrderLineAdded")], expected: .noStream, in: tx)
+        }
+        let columns = PersistedEvent.columns.joined(separator: ", ")
+        let rows = try await connection.query(
+            "SELECT 'ignored', global_position * 10, \(columns) FROM events ORDER BY global_position")
+        let decoded = try rows.map { row in
+            try PersistedEvent(row: row, from: 2, globalPosition: try row.decode(Int64.self, at: 1) / 10)
+        }
+        #expect(decoded == appended.events)
+        let wrong = try await connection.query(
+            "SELECT \(columns.replacingOccurrences(of: "event_version", with: "'v1'::text")) FROM events LIMIT 1")
+        let error = try #require(throws: PostgresError.self) { try PersistedEvent(row: wrong[0], from: 0, globalPosition: 1) }
+        #expect(error.message.hasPrefix("events.event_version: "), "\(error)")
+    }
+
     @Test("table names are configurable and schema-qualified names work end to end")
     func qualifiedNames() async throws {
         var schema = Schema()
