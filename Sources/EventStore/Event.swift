@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// An event to append: a fact about one aggregate. The store assigns its aggregate version
 /// and global position.
@@ -18,7 +19,7 @@ public struct Event: Sendable, Hashable {
     public var traceID: String?
     public var correlationID: String?
     public var causationID: String?
-    /// nil lets the database stamp `now()`.
+    /// nil lets the database stamp `now()`; a `Date` is stored as its nearest microsecond.
     public var createdAt: Date?
 
     public init(
@@ -69,12 +70,13 @@ public struct PersistedEvent: Sendable, Hashable {
     public var traceID: String?
     public var correlationID: String?
     public var causationID: String?
-    public var createdAt: Date
+    /// `events.created_at` exactly as stored, to the microsecond; `createdAt.date` for a `Date`.
+    public var createdAt: PostgresTimestamp
 
     public init(
         globalPosition: Int64, aggregateType: String, aggregateID: String, aggregateVersion: Int64, eventID: UUID,
         eventType: String, eventVersion: Int32, payload: [UInt8], metadata: [UInt8]?, traceID: String?,
-        correlationID: String?, causationID: String?, createdAt: Date
+        correlationID: String?, causationID: String?, createdAt: PostgresTimestamp
     ) {
         self.globalPosition = globalPosition
         self.aggregateType = aggregateType

@@ -11,10 +11,7 @@ public struct EventStore: Sendable {
     }
 
     /// The columns every read selects, in `PersistedEvent(row:)`'s order.
-    static let columns = """
-        global_position, aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, \
-        payload, metadata, trace_id, correlation_id, causation_id, created_at
-        """
+    static let columns = (["global_position"] + PersistedEvent.columns).joined(separator: ", ")
 
     // MARK: - Append
 
@@ -70,7 +67,7 @@ public struct EventStore: Sendable {
                     eventID: event.eventID, eventType: event.eventType, eventVersion: event.eventVersion,
                     payload: event.payload, metadata: event.metadata, traceID: event.traceID,
                     correlationID: event.correlationID, causationID: event.causationID,
-                    createdAt: try row.decode(Date.self, at: 2)))
+                    createdAt: try row.decode(PostgresTimestamp.self, at: 2)))
         }
         return AppendResult(events: persisted)
     }
@@ -208,17 +205,5 @@ public struct EventStore: Sendable {
         let result = try await database.query(
             "SELECT coalesce(max(global_position), 0) FROM \(self.configuration.eventsTable.quoted)", [])
         return try result[0].decode(Int64.self, at: 0)
-    }
-}
-
-extension PersistedEvent {
-    /// Decodes a row selected with `EventStore.columns`.
-    public init(row: Row) throws {
-        self.init(
-            globalPosition: try row.decode(at: 0), aggregateType: try row.decode(at: 1), aggregateID: try row.decode(at: 2),
-            aggregateVersion: try row.decode(at: 3), eventID: try row.decode(at: 4), eventType: try row.decode(at: 5),
-            eventVersion: try row.decode(at: 6), payload: try row.decode(at: 7), metadata: try row.decode(at: 8),
-            traceID: try row.decode(at: 9), correlationID: try row.decode(at: 10), causationID: try row.decode(at: 11),
-            createdAt: try row.decode(at: 12))
     }
 }

@@ -151,22 +151,9 @@ extension UUID: PostgresDecodable {
 }
 
 extension Date: PostgresDecodable {
-    /// `timestamptz` (or `timestamp`, read as UTC). Text form is parsed as ISO (`DateStyle=ISO`).
-    public init(cell: PostgresCell) throws {
-        let bytes = try cell.required("Date")
-        if cell.isBinary {
-            guard cell.oid == PostgresType.timestamptz || cell.oid == PostgresType.timestamp, bytes.count == 8 else {
-                throw cell.failure("not a timestamp")
-            }
-            let micros = Int64(bigEndian: bytes.loadUnaligned(as: Int64.self))
-            self = Date(timeIntervalSince1970: PostgresType.postgresEpoch + Double(micros) / 1_000_000)
-        } else {
-            guard let date = PostgresCell.parseTimestamp(cell.text) else {
-                throw cell.failure("'\(cell.text)' is not an ISO timestamp")
-            }
-            self = date
-        }
-    }
+    /// `timestamptz` (or `timestamp`, read as UTC), through `PostgresTimestamp`: within a fraction of
+    /// a microsecond. Decode `PostgresTimestamp` to keep the stored value exactly.
+    public init(cell: PostgresCell) throws { self = try PostgresTimestamp(cell: cell).date }
 }
 
 extension PostgresCell {
@@ -190,53 +177,6 @@ extension PostgresCell {
             index += 2
         }
         return out
-    }
-
-    /// Parses `2024-05-01 12:34:56.789+02` (and `+05:30`, no fraction, no offset = UTC).
-    static func parseTimestamp(_ text: String) -> Date? {
-        let utf8 = Array(text.utf8)
-        func number(_ from: Int, _ count: Int) -> Int? {
-            guard from + count <= utf8.count else { return nil }
-            var value = 0
-            for c in utf8[from..<from + count] {
-                guard c >= 48 && c <= 57 else { return nil }
-                value = value * 10 + Int(c - 48)
-            }
-            return value
-        }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-            let minute = number(14, 2), let second = number(17, 2)
-        else { return nil }
-        var index = 19
-        var fraction = 0.0
-        if index < utf8.count, utf8[index] == UInt8(ascii: ".") {
-            index += 1
-            var scale = 0.1
-            while index < utf8.count, utf8[index] >= 48, utf8[index] <= 57 {
-                fraction += Double(utf8[index] - 48) * scale
-                scale /= 10
-                index += 1
-            }
-        }
-        var offsetSeconds = 0
-        if index < utf8.count, utf8[index] == UInt8(ascii: "+") || utf8[index] == UInt8(ascii: "-") {
-            let sign = utf8[index] == UInt8(ascii: "-") ? -1 : 1
-            guard let hours = number(index + 1, 2) else { return nil }
-            var minutes = 0
-            if index + 3 < utf8.count, utf8[index + 3] == UInt8(ascii: ":") { minutes = number(index + 4, 2) ?? 0 }
-            offsetSeconds = sign * (hours * 3600 + minutes * 60)
-        }
-        var components = DateComponents()
-        components.year = year
-        components.month = month
-        components.day = day
-        components.hour = hour
-        components.minute = minute
-        components.second = second
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let base = calendar.date(from: components) else { return nil }
-        return Date(timeIntervalSince1970: base.timeIntervalSince1970 + fraction - Double(offsetSeconds))
     }
 }
 

@@ -89,12 +89,8 @@ extension UUID: PostgresEncodable {
 }
 
 extension Date: PostgresEncodable {
-    /// Binary `timestamptz`: microseconds since 2000-01-01 UTC.
-    public var postgresParameter: PostgresParameter {
-        let micros = Int64((self.timeIntervalSince1970 - PostgresType.postgresEpoch) * 1_000_000.0.rounded())
-        return PostgresParameter(
-            oid: PostgresType.timestamptz, format: .binary, bytes: withUnsafeBytes(of: micros.bigEndian, Array.init))
-    }
+    /// Binary `timestamptz`: the nearest microsecond (`PostgresTimestamp(date)`).
+    public var postgresParameter: PostgresParameter { PostgresTimestamp(self).postgresParameter }
 }
 
 /// JSON text bound as `jsonb`.
@@ -138,8 +134,6 @@ public enum PostgresType {
     public static let uuid: UInt32 = 2950
     public static let jsonb: UInt32 = 3802
     public static let xid8: UInt32 = 5069
-    /// 2000-01-01T00:00:00Z in seconds since 1970.
-    static let postgresEpoch: Double = 946_684_800
 }
 
 /// A `text[]` parameter, e.g. for `aggregate_type = ANY($1::text[])`.

@@ -4,10 +4,7 @@ import Postgres
 /// The checks the runtime makes before it starts: the tables and columns it reads and writes
 /// exist, and the position sequence hands out numbers one at a time.
 public enum StartupCheck {
-    static let eventColumns = [
-        "global_position", "aggregate_type", "aggregate_id", "aggregate_version", "event_id", "event_type",
-        "event_version", "payload", "trace_id", "correlation_id", "causation_id", "metadata", "created_at",
-    ]
+    static let eventColumns = ["global_position"] + PersistedEvent.columns
     static let checkpointColumns = [
         "consumer_name", "last_position", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
         "gap_position", "gap_holder",

@@ -44,3 +44,33 @@ public enum Seeder {
         return written
     }
 }
+
+extension Seeder {
+    /// Writes `count` `Clock`/`Ticked` events (aggregate `aggregateID`) whose `created_at` values
+    /// have every kind of microsecond digit, from 1998 (before PostgreSQL's 2000 epoch, so negative
+    /// on the wire) to 2026, the first one `2026-01-02 03:04:05.123457+00`.
+    /// - Returns: their global positions, in order.
+    @discardableResult
+    public static func seedTicks(_ count: Int, aggregateID: String = "ticks", on connection: PostgresConnection)
+        async throws -> [Int64]
+    {
+        let result = try await connection.query(
+            """
+            WITH ins AS (
+                INSERT INTO events (aggregate_type, aggregate_id, aggregate_version, event_id, event_type, payload, created_at)
+                SELECT 'Clock', $2, i, gen_random_uuid(), 'Ticked', convert_to('{"i": ' || i || '}', 'UTF8'),
+                    CASE WHEN i = 1 THEN timestamptz '2026-01-02 03:04:05.123457+00'
+                    ELSE timestamptz '1998-07-01 00:00:00.000001+00' + i * interval '10 days 1 hour 1.000001 second'
+                        + (i * 7919) % 1000000 * interval '1 microsecond' END
+                FROM generate_series(1, $1::int) AS i ORDER BY i
+                RETURNING global_position, aggregate_type, aggregate_id, aggregate_version
+            ),
+            heads AS (
+                INSERT INTO aggregate_heads (aggregate_type, aggregate_id, aggregate_version)
+                SELECT aggregate_type, aggregate_id, max(aggregate_version) FROM ins GROUP BY aggregate_type, aggregate_id
+            )
+            SELECT global_position FROM ins ORDER BY global_position
+            """, [Int32(count), aggregateID])
+        return try result.map { try $0.decode(Int64.self, at: 0) }
+    }
+}

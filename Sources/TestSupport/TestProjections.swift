@@ -72,7 +72,7 @@ public struct OrderOverviewProjection: StatementProjection {
         return PersistedEvent(
             globalPosition: 0, aggregateType: "Order", aggregateID: "", aggregateVersion: 0, eventID: UUID(), eventType: type,
             eventVersion: 1, payload: Array(payload.utf8), metadata: nil, traceID: nil, correlationID: nil, causationID: nil,
-            createdAt: Date())
+            createdAt: .now)
     }
 }
 

@@ -114,7 +114,8 @@ struct AppendTests {
         #expect(read[0].payload == [0, 255, 1])
         #expect(read[0].metadata.map { String(decoding: $0, as: UTF8.self) } == #"{"user": "u1"}"#)
         #expect(read[0].eventVersion == 3)
-        #expect(read[0].createdAt == created)
+        #expect(read[0].createdAt == PostgresTimestamp(created))
+        #expect(read[0].createdAt.date == created)
     }
 
     @Test("append throughput, one writer (printed; correctness asserted)")

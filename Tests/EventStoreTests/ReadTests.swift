@@ -46,6 +46,53 @@ struct ReadTests {
         #expect(try await store.latestPosition(on: connection) == rest.last!.globalPosition)
     }
 
+    @Test("reads and appends give created_at exactly as stored, to the microsecond")
+    func exactCreatedAt() async throws {
+        let db = try await TestDatabase.migrated("createdat")
+        let connection = try await db.connect()
+        try await Seeder.seedTicks(1_000, on: connection)
+        var appended: [PersistedEvent] = []
+        for index in 0..<50 {  // stamped by the database's now()
+            appended += try await connection.transaction { tx in
+                try await store.append([orderEvent("now\(index)")], expected: .noStream, in: tx)
+            }.events
+        }
+        let stream = try await store.readAggregateStream(type: "Clock", id: "ticks", on: connection).events
+        let log = try await store.readEvents(after: 0, limit: 2_000, on: connection)
+        #expect(stream.count == 1_000)
+        #expect(log.count == 1_050)
+        for (what, events) in [("readAggregateStream", stream), ("readEvents", log), ("append", appended)] {
+            // The value bound back must equal the stored one: the comparison happens in SQL, exactly.
+            var differing: [Int64] = []
+            for event in events {
+                let same = try await connection.query(
+                    "SELECT created_at = $2 FROM events WHERE global_position = $1", [event.globalPosition, event.createdAt])
+                if try !same[0].decode(Bool.self, at: 0) { differing.append(event.globalPosition) }
+            }
+            #expect(differing.count == 0, "\(what): created_at differs at positions \(differing.prefix(5))...")
+        }
+    }
+
+    @Test("PersistedEvent decodes its columns from any offset; a column that does not decode is named")
+    func rowDecoding() async throws {
+        let db = try await TestDatabase.migrated("rowdecoding")
+        let connection = try await db.connect()
+        let appended = try await connection.transaction { tx in
+            try await store.append([orderEvent("r1"), orderEvent("r1", "OrderLineAdded")], expected: .noStream, in: tx)
+        }
+        let columns = PersistedEvent.columns.joined(separator: ", ")
+        let rows = try await connection.query(
+            "SELECT 'ignored', global_position * 10, \(columns) FROM events ORDER BY global_position")
+        let decoded = try rows.map { row in
+            try PersistedEvent(row: row, from: 2, globalPosition: try row.decode(Int64.self, at: 1) / 10)
+        }
+        #expect(decoded == appended.events)
+        let wrong = try await connection.query(
+            "SELECT \(columns.replacingOccurrences(of: "event_version", with: "'v1'::text")) FROM events LIMIT 1")
+        let error = try #require(throws: PostgresError.self) { try PersistedEvent(row: wrong[0], from: 0, globalPosition: 1) }
+        #expect(error.message.hasPrefix("events.event_version: "), "\(error)")
+    }
+
     @Test("table names are configurable and schema-qualified names work end to end")
     func qualifiedNames() async throws {
         var schema = Schema()

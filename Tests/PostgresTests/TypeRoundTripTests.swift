@@ -42,6 +42,27 @@ struct TypeRoundTripTests {
         }
     }
 
+    @Test("a timestamptz decoded as Date binds back as the same microsecond, from binary and text results")
+    func dateMicroseconds() async throws {
+        let db = try await TestDatabase.fresh("datemicros")
+        let connection = try await db.connect()
+        let value = """
+            timestamptz '1998-07-01 00:00:00.000001+00' + i * interval '10 days 1 hour 1.000001 second'
+                + (i * 7919) % 1000000 * interval '1 microsecond'
+            """
+        for text in [false, true] {
+            var differing: [String] = []
+            let rows = try await connection.query("SELECT i, \(value) FROM generate_series(1, 500) AS i", textResults: text)
+            for row in rows {
+                let date = try row.decode(Date.self, at: 1)
+                let same = try await connection.query(
+                    "SELECT $1 = \(value) FROM (SELECT $2::int AS i) AS t", [date, try row.decode(Int32.self, at: 0)])
+                if try !same[0].decode(Bool.self, at: 0) { differing.append("\(date.timeIntervalSince1970)") }
+            }
+            #expect(differing.count == 0, "text results \(text): dates moved, e.g. \(differing.prefix(3))")
+        }
+    }
+
     @Test("a bytea of 1 MiB round-trips unchanged")
     func largeBytea() async throws {
         let db = try await TestDatabase.fresh("bytea")

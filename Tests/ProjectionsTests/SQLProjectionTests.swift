@@ -108,6 +108,36 @@ struct SQLProjectionTests {
         #expect(try row.decode(String.self, at: 15) == "literal $payload stays / 42")
     }
 
+    @Test("$created_at reaches the read model exactly as stored, to the microsecond")
+    func exactCreatedAt() async throws {
+        let db = try await projectionDatabase("sqlcreatedat")
+        let connection = try await db.connect()
+        try await connection.query("CREATE TABLE ticks (event_id uuid PRIMARY KEY, created_at timestamptz NOT NULL)")
+        try await Seeder.seedTicks(1_000, on: connection)
+        for index in 0..<50 {  // stamped by the database's now()
+            try await connection.transaction { tx in
+                let event = Event(aggregateType: "Clock", aggregateID: "now\(index)", eventType: "Ticked", payload: Array("{}".utf8))
+                try await EventStore().append([event], expected: .noStream, in: tx)
+            }
+        }
+        let last = try await head(on: connection)
+        let projection = try SQLProjection(
+            name: "ticks", aggregateTypes: ["Clock"], onError: .stop, setup: nil, reset: nil,
+            handlers: [("Ticked", ["INSERT INTO ticks VALUES ($event_id, $created_at)"])])
+        let running = try RunningWorker(db, [projection])
+        try await eventually("reaches the head") { try await checkpoint("ticks", on: connection) == last }
+        await running.stop()
+        let counts = try await connection.query(
+            """
+            SELECT count(*), count(*) FILTER (WHERE e.created_at <> r.created_at),
+                   min(e.created_at - r.created_at)::text, max(e.created_at - r.created_at)::text
+            FROM events e JOIN ticks r USING (event_id)
+            """)[0]
+        let range = "\(try counts.decode(String.self, at: 2)) to \(try counts.decode(String.self, at: 3))"
+        #expect(try counts.decode(Int64.self, at: 0) == 1_050)
+        #expect(try counts.decode(Int64.self, at: 1) == 0, "created_at differences range from \(range)")
+    }
+
     @Test("a payload that is not JSON fails only handlers that use $payload")
     func nonJSONPayload() async throws {
         let db = try await projectionDatabase("sqlnonjson")
