@@ -1,5 +1,4 @@
 import EventStore
-import Foundation
 import Postgres
 
 /// One read of the events table for a projection: the positions seen and the in-scope events.
@@ -39,10 +38,7 @@ struct BatchReader: Sendable {
 
     func read(after checkpoint: Int64, scan: Int, on database: some PostgresQuerying) async throws -> Batch {
         let events = self.events.quoted
-        let columns = """
-            aggregate_type, aggregate_id, aggregate_version, event_id, event_type, event_version, payload, metadata,
-            trace_id, correlation_id, causation_id, created_at
-            """
+        let columns = PersistedEvent.columns
         let sql: String
         let limit = self.scoped ? scan : self.batchSize
         var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
@@ -58,7 +54,7 @@ struct BatchReader: Sendable {
             }
             // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
             // and out-of-scope rows carry no data.
-            let guarded = columns.split(separator: ",").map { "CASE WHEN in_scope THEN \($0.trimmingCharacters(in: .whitespacesAndNewlines)) END" }
+            let guarded = columns.map { "CASE WHEN in_scope THEN \($0) END" }
             sql = """
                 SELECT global_position, in_scope, \(guarded.joined(separator: ", "))
                 FROM (SELECT *, (\(conditions.joined(separator: " AND "))) AS in_scope FROM \(events)
@@ -66,7 +62,7 @@ struct BatchReader: Sendable {
                 """
         } else {
             sql = """
-                SELECT global_position, true, \(columns)
+                SELECT global_position, true, \(columns.joined(separator: ", "))
                 FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
                 """
         }
@@ -84,13 +80,7 @@ struct BatchReader: Sendable {
                 return batch
             }
             batch.positions.append(position)
-            batch.events.append(
-                PersistedEvent(
-                    globalPosition: position, aggregateType: try row.decode(at: 2), aggregateID: try row.decode(at: 3),
-                    aggregateVersion: try row.decode(at: 4), eventID: try row.decode(at: 5), eventType: try row.decode(at: 6),
-                    eventVersion: try row.decode(at: 7), payload: try row.decode(at: 8), metadata: try row.decode(at: 9),
-                    traceID: try row.decode(at: 10), correlationID: try row.decode(at: 11),
-                    causationID: try row.decode(at: 12), createdAt: try row.decode(at: 13)))
+            batch.events.append(try PersistedEvent(row: row, from: 2, globalPosition: position))
         }
         batch.full = result.count >= limit
         return batch

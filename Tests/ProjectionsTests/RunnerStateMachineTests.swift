@@ -33,7 +33,7 @@ import Testing
         PersistedEvent(
             globalPosition: position, aggregateType: "Order", aggregateID: "o", aggregateVersion: 1, eventID: UUID(),
             eventType: "Poison", eventVersion: 1, payload: [], metadata: nil, traceID: nil, correlationID: nil,
-            causationID: nil, createdAt: Date())
+            causationID: nil, createdAt: .now)
     }
 
     func failure(_ events: [Int64], checkpoint: Int64, transactionStart: Int64? = nil) -> BatchFailure {
