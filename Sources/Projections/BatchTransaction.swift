@@ -37,55 +37,76 @@ extension ProjectionRunner {
             var status = self.status
             var applied = 0
             var readerFailed: (any Error)?
-            for round in 1...max(1, plan.maxBatches) {
-                // Read ahead under an earlier snapshot: it holds only committed events, and a
-                // position it lacks is at worst a gap that the resolver then finds visible.
-                let batch =
-                    if let ahead = readAhead, ahead.after == checkpoint { ahead }
-                    else { try await self.reader.read(after: checkpoint, scan: scan, on: tx) }
-                readAhead = nil
-                let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
-                let events = batch.events.filter { $0.globalPosition <= frontier.position }
-                status.head = max(head, batch.positions.last ?? 0)
-                status.position = frontier.position
-                status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
-                status.lastError = nil
-                status.gapPosition = frontier.unresolved.first?.lowerBound
-                status.gapHolder = nil
-                scan = self.reader.nextScan(scanned: batch.positions.count, inScope: events.count)
-                let nextScan = scan
-                let readerUsable = readerFailed == nil
-                // The read-ahead runs on its own connection, concurrently with this batch's pipeline.
-                async let ahead: Result<Batch, any Error>? =
-                    if let activeReader, readerUsable, batch.full, !frontier.isBlocked {
-                        await self.readAhead(after: frontier.position, scan: nextScan, on: activeReader)
-                    } else { nil }
-                let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
-                do {
-                    try await self.apply(
-                        events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
-                        highestVisible: batch.positions.last ?? checkpoint, status: persist ? status : nil, in: tx)
-                } catch var failure as BatchFailure {
-                    _ = await ahead
-                    failure.transactionStart = start
-                    throw failure
+            // A StatementProjection's batch is sent without waiting for its results: the next
+            // batch's pipeline goes out before this one's sync returns, so the server never idles
+            // between batches. Its results are read (and a failure raised) one batch later.
+            var inFlight: SentBatch?
+            do {
+                for round in 1...max(1, plan.maxBatches) {
+                    // Read ahead under an earlier snapshot: it holds only committed events, and a
+                    // position it lacks is at worst a gap that the resolver then finds visible.
+                    // (A read on the main connection happens only with nothing in flight: round 1.)
+                    let batch =
+                        if let ahead = readAhead, ahead.after == checkpoint { ahead }
+                        else { try await self.reader.read(after: checkpoint, scan: scan, on: tx) }
+                    readAhead = nil
+                    let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
+                    let events = batch.events.filter { $0.globalPosition <= frontier.position }
+                    status.head = max(head, batch.positions.last ?? 0)
+                    status.position = frontier.position
+                    status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
+                    status.lastError = nil
+                    status.gapPosition = frontier.unresolved.first?.lowerBound
+                    status.gapHolder = nil
+                    scan = self.reader.nextScan(scanned: batch.positions.count, inScope: events.count)
+                    let nextScan = scan
+                    let readerUsable = readerFailed == nil
+                    // The read-ahead runs on its own connection, concurrently with the pipelines.
+                    async let ahead: Result<Batch, any Error>? =
+                        if let activeReader, readerUsable, batch.full, !frontier.isBlocked, round < plan.maxBatches {
+                            await self.readAhead(after: frontier.position, scan: nextScan, on: activeReader)
+                        } else { nil }
+                    let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
+                    let work = BatchWork(
+                        events: events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
+                        highestVisible: batch.positions.last ?? checkpoint, status: persist ? status : nil)
+                    if let projection = self.projection as? any StatementProjection {
+                        let previous = inFlight
+                        inFlight = nil
+                        let sent = try await self.send(work, of: projection, after: previous, on: tx.connection)
+                        if let previous { try await self.finish(previous, draining: sent?.ticket, on: tx.connection) }
+                        inFlight = sent
+                    } else {
+                        try await self.apply(work, in: tx)
+                    }
+                    summary.outcome =
+                        if frontier.isBlocked { .blocked(frontier.unresolved) }
+                        else if frontier.position != checkpoint || batch.full { .progressed }
+                        else { .idle }
+                    summary.full = batch.full
+                    summary.persisted = summary.persisted || persist
+                    summary.checkpoint = frontier.position
+                    applied += events.count
+                    switch await ahead {
+                    case .success(let next)?: readAhead = next
+                    case .failure(let error)?: if Task.isCancelled { throw error } else { readerFailed = error }
+                    case nil: break
+                    }
+                    head = status.head
+                    checkpoint = frontier.position
+                    guard readAhead != nil, round < plan.maxBatches, clock.now - started < self.options.transactionTimeBudget else { break }
                 }
-                summary.outcome =
-                    if frontier.isBlocked { .blocked(frontier.unresolved) }
-                    else if frontier.position != checkpoint || batch.full { .progressed }
-                    else { .idle }
-                summary.full = batch.full
-                summary.persisted = summary.persisted || persist
-                summary.checkpoint = frontier.position
-                applied += events.count
-                switch await ahead {
-                case .success(let next)?: readAhead = next
-                case .failure(let error)?: if Task.isCancelled { throw error } else { readerFailed = error }
-                case nil: break
+                if let last = inFlight {
+                    inFlight = nil
+                    try await self.finish(last, draining: nil, on: tx.connection)
                 }
-                head = status.head
-                checkpoint = frontier.position
-                guard readAhead != nil, round < plan.maxBatches, clock.now - started < self.options.transactionTimeBudget else { break }
+            } catch var failure as BatchFailure {
+                failure.transactionStart = start
+                throw failure
+            } catch {
+                // Whatever failed, read what is still in flight (its own failure comes first).
+                if let last = inFlight { try await self.finish(last, draining: nil, on: tx.connection) }
+                throw error
             }
             summary.readAhead = readAhead != nil
             return (summary, status, applied, readAhead, readerFailed)
@@ -106,54 +127,93 @@ extension ProjectionRunner {
         return result
     }
 
-    /// Applies the batch's events and records progress (`status` nil: the checkpoint did not move).
-    /// A `StatementProjection`'s statements, the gap audit rows and the checkpoint update go in one
-    /// pipeline with one sync: one round trip for the whole batch.
-    private func apply(
-        _ events: [PersistedEvent], statements precomputed: [StatementList]?, checkpoint: Int64, frontier: Frontier,
-        highestVisible: Int64, status: ProjectionStatus?, in tx: Transaction
-    ) async throws {
+    /// One batch's share of the transaction: its events and what progress it records.
+    struct BatchWork {
+        var events: [PersistedEvent]
+        /// Per event, statements built ahead (read-ahead batches of a `StatementProjection`).
+        var statements: [StatementList]?
+        var checkpoint: Int64
+        var frontier: Frontier
+        var highestVisible: Int64
+        /// The state to record with the checkpoint; nil when the checkpoint did not move.
+        var status: ProjectionStatus?
+
         func failure(_ error: HandlerError) -> BatchFailure {
             BatchFailure(
-                events: events, checkpoint: checkpoint, transactionStart: checkpoint, frontier: frontier,
-                highestVisible: highestVisible, error: error)
+                events: self.events, checkpoint: self.checkpoint, transactionStart: self.checkpoint, frontier: self.frontier,
+                highestVisible: self.highestVisible, error: error)
         }
+    }
+
+    /// A batch's pipeline that was sent and whose results were not read yet.
+    struct SentBatch {
+        var ticket: PipelineTicket
+        var work: BatchWork
+        /// For each statement, the index of the event it belongs to.
+        var owners: [Int]
+    }
+
+    /// Sends a `StatementProjection`'s statements for the batch, its gap audit rows and the
+    /// checkpoint update as one pipeline with one sync, without waiting for the results.
+    /// - Returns: the batch in flight; nil when there was nothing to send.
+    /// - Throws: `BatchFailure` when building an event's statements failed (after reading the
+    ///   batch still in flight, whose own failure comes first).
+    private func send(
+        _ work: BatchWork, of projection: any StatementProjection, after previous: SentBatch?, on connection: PostgresConnection
+    ) async throws -> SentBatch? {
         var pipeline = Pipeline()
         var owners: [Int] = []
-        if let projection = self.projection as? any StatementProjection {
-            owners.reserveCapacity(events.count)
-            for (index, event) in events.enumerated() {
-                let list = precomputed.map { $0[index] } ?? Self.statements(of: projection, for: event)
-                switch list {
-                case .failure(let error): throw failure(error)
-                case .success(let statements):
-                    for statement in statements {
-                        pipeline.append(statement)
-                        owners.append(index)
-                    }
+        owners.reserveCapacity(work.events.count)
+        for (index, event) in work.events.enumerated() {
+            switch work.statements.map({ $0[index] }) ?? Self.statements(of: projection, for: event) {
+            case .failure(let error):
+                if let previous { try await self.finish(previous, draining: nil, on: connection) }
+                throw work.failure(error)
+            case .success(let statements):
+                for statement in statements {
+                    pipeline.append(statement)
+                    owners.append(index)
                 }
             }
-        } else if !events.isEmpty {
-            do {
-                try await self.projection.handle(batch: events, in: tx)
-            } catch {
-                guard case .handler = RunnerFailure.classify(HandlerError.wrapping(error, in: events), cancelled: Task.isCancelled) else {
-                    throw error
-                }
-                throw failure(HandlerError.wrapping(error, in: events))
-            }
         }
-        if let status {
-            self.appendProgress(frontier.position, skipped: frontier.skipped, highestVisible: highestVisible, status: status, to: &pipeline)
+        if let status = work.status {
+            self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, status: status, to: &pipeline)
         }
+        if pipeline.isEmpty { return nil }
+        return SentBatch(ticket: try await connection.send(pipeline, discardingResults: true), work: work, owners: owners)
+    }
+
+    /// Reads a sent batch's results. On failure, reads the later pipeline (`draining`) too, so
+    /// that the connection leaves pipeline mode, then throws the batch's `BatchFailure` (a
+    /// handler's statement failed) or the error.
+    private func finish(_ sent: SentBatch, draining later: PipelineTicket?, on connection: PostgresConnection) async throws {
         do {
-            try await tx.execute(pipeline, discardingResults: true)
+            try await connection.results(of: sent.ticket)
         } catch let error as PostgresError {
-            guard !Task.isCancelled, let handlerError = HandlerError(pipelineError: error, owners: owners, events: events) else {
+            if let later { _ = try? await connection.results(of: later) }
+            guard !Task.isCancelled, let handlerError = HandlerError(pipelineError: error, owners: sent.owners, events: sent.work.events) else {
                 throw error
             }
-            throw failure(handlerError)
+            throw sent.work.failure(handlerError)
         }
+    }
+
+    /// Applies a batch through `Projection.handle(batch:in:)` (projections that may read), then
+    /// records progress in one pipeline.
+    private func apply(_ work: BatchWork, in tx: Transaction) async throws {
+        if !work.events.isEmpty {
+            do {
+                try await self.projection.handle(batch: work.events, in: tx)
+            } catch {
+                let handlerError = HandlerError.wrapping(error, in: work.events)
+                guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
+                throw work.failure(handlerError)
+            }
+        }
+        guard let status = work.status else { return }
+        var pipeline = Pipeline()
+        self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, status: status, to: &pipeline)
+        try await tx.execute(pipeline, discardingResults: true)
     }
 
     typealias StatementList = Result<[ProjectionStatement], HandlerError>
