@@ -51,7 +51,9 @@ let package = Package(
                 "Postgres", "EventStore", "Projections", "ProjectionistApp", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "EventStore", "Projections"]),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "EventStore", "Projections", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventStore", "Postgres", "TestSupport"]),

@@ -2,6 +2,7 @@ import EventStore
 import Postgres
 import ProjectionistApp
 import Projections
+import TestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -114,8 +115,8 @@ import Testing
 
     @Test("the environment's database URL wins over the file's")
     func environmentOverride() throws {
-        let file = FileManagerHelper.write("database:\n  url: host=filehost\n")
-        defer { FileManagerHelper.remove(file) }
+        let file = TemporaryFile.write("database:\n  url: host=filehost\n")
+        defer { TemporaryFile.remove(file) }
         let fromEnv = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_DATABASE_URL": "host=env1", "DATABASE_URL": "host=env2"])
         #expect(fromEnv.database.url == "host=env1")
         let fallback = try ProjectionistConfiguration.load(path: file, environment: ["DATABASE_URL": "host=env2"])
