@@ -44,7 +44,7 @@ let package = Package(
                 .target(name: "CSystemd", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "EventStore"]),
+        .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "TestSupport"]),
         .executableTarget(
             name: "projectionist-bench",
             dependencies: [
