@@ -44,14 +44,16 @@ let package = Package(
                 .target(name: "CSystemd", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "EventStore"]),
+        .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "TestSupport"]),
         .executableTarget(
             name: "projectionist-bench",
             dependencies: [
                 "Postgres", "EventStore", "Projections", "ProjectionistApp", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "TestSupport", dependencies: ["Postgres", "EventStore", "Projections"]),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "EventStore", "Projections", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventStore", "Postgres", "TestSupport"]),

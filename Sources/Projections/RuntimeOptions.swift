@@ -24,6 +24,10 @@ public struct RuntimeOptions: Sendable {
     public var gapWarnAfter: Duration = .seconds(30)
     /// Skip a gap whose owner may still commit after this long (audited `timeout`); nil: never.
     public var gapSkipAfter: Duration?
+    /// A batch (its transaction, from the first read to the commit) running longer than this is
+    /// reported in the log, in `STATUS=` and in `projectionist status`. Only reported: a slow
+    /// statement is not a hang, so it never stops the watchdog pings.
+    public var slowBatchWarn: Duration = .seconds(10)
     /// How often a blocked projection re-checks the gap's possible owners.
     public var gapRecheckInterval: Duration = .milliseconds(10)
     /// Retries of a failing event before `onError` applies, with exponential delays from this.

@@ -38,25 +38,36 @@ public enum OrderWorkload {
             total_cents BIGINT NOT NULL, line_count INTEGER NOT NULL, version BIGINT NOT NULL)
         """
 
-    /// One order's history: placed, `lines` lines, confirmed.
+    /// Order `n` of the workload: `o-n`, with 1–3 lines; what `Seeder` writes in bulk.
+    public static func order(_ n: Int) -> [Event] {
+        self.events(orderID: "o-\(n)", lines: 1 + n % 3, seed: n)
+    }
+
+    /// One order's history: placed, `lines` lines, confirmed. The payloads depend on `seed` (and
+    /// on the line's version, `line + 2`) exactly as in `Seeder`'s SQL.
     public static func events(orderID: String, lines: Int = 2, seed: Int = 0) -> [Event] {
         var events = [
             try! Event(
                 aggregateType: "Order", aggregateID: orderID, eventType: "OrderPlaced",
                 json: OrderPlaced(customer_id: "cust_\(seed % 97)", currency: seed % 2 == 0 ? "EUR" : "USD"))
         ]
-        for line in 0..<lines {
+        for version in 2..<(lines + 2) {
             events.append(
                 try! Event(
                     aggregateType: "Order", aggregateID: orderID, eventType: "OrderLineAdded",
-                    json: OrderLineAdded(sku: "sku-\(line)", quantity: 1 + (seed + line) % 3, unit_price_cents: Int64(100 * (1 + (seed * 7 + line) % 50)))))
+                    json: OrderLineAdded(
+                        sku: "sku-\(version)", quantity: 1 + (seed + version) % 3,
+                        unit_price_cents: Int64(100 * (1 + (seed * 7 + version) % 50)))))
         }
         events.append(
             try! Event(
                 aggregateType: "Order", aggregateID: orderID, eventType: "OrderConfirmed",
-                json: OrderConfirmed(confirmed_at: Date(timeIntervalSince1970: 1_700_000_000))))
+                json: OrderConfirmed(confirmed_at: Self.confirmedAt)))
         return events
     }
+
+    /// 2026-01-01T00:00:00Z, every order's confirmation time.
+    public static let confirmedAt = Date(timeIntervalSince1970: 1_767_225_600)
 
     /// Rows of order_overview_v1 that differ from what the committed events say (both directions).
     public static func oracleDifferences(on connection: PostgresConnection, events: String = "events") async throws -> Int64 {

@@ -23,17 +23,21 @@ public enum ProjectionistProcess {
         public var stderr: String
     }
 
-    /// Runs `projectionist` with `arguments` to completion; `environment` adds to (or, with nil
-    /// values, removes from) the test process's environment.
-    public static func run(_ arguments: [String], environment: [String: String?] = [:]) async throws -> Output {
-        let process = try self.start(arguments, environment: environment)
+    /// Runs `projectionist` (or another `executable`) with `arguments` to completion;
+    /// `environment` adds to (or, with nil values, removes from) this process's environment.
+    public static func run(
+        _ arguments: [String], environment: [String: String?] = [:], executable: URL = Self.executable
+    ) async throws -> Output {
+        let process = try self.start(arguments, environment: environment, executable: executable)
         return await process.finish()
     }
 
-    /// Starts `projectionist` and returns the running process.
-    public static func start(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunningProcess {
+    /// Starts `projectionist` (or another `executable`) and returns the running process.
+    public static func start(
+        _ arguments: [String], environment: [String: String?] = [:], executable: URL = Self.executable
+    ) throws -> RunningProcess {
         let process = Process()
-        process.executableURL = self.executable
+        process.executableURL = executable
         process.arguments = arguments
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
@@ -95,12 +99,8 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// Waits until `stderr` or `stdout` contains `text`, up to `timeout`.
     public func waitForOutput(_ text: String, timeout: Duration = .seconds(30)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if self.stderr.contains(text) || self.stdout.contains(text) { return true }
-            if !self.process.isRunning { return self.stderr.contains(text) || self.stdout.contains(text) }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return false
+        let found = { self.stderr.contains(text) || self.stdout.contains(text) }
+        _ = try? await poll(timeout: timeout) { found() || !self.process.isRunning }
+        return found()
     }
 }

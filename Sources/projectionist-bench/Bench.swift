@@ -17,6 +17,9 @@ struct Bench {
     let clock = ContinuousClock()
     var results = BenchResults()
 
+    /// How long any wait of the benchmark may take before it gives up.
+    static let patience = Duration.seconds(600)
+
     var logger: Logger {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
@@ -59,20 +62,20 @@ struct Bench {
         let names = projections.map(\.name)
         try await admin.query("DELETE FROM consumer_checkpoints WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
         let head = try await EventStore().latestPosition(on: admin)
-        let worker = try Worker(projections: projections, database: self.database, options: options, logger: self.logger)
         let start = self.clock.now
         let cpuStart = processCPUSeconds()
         let machineStart = machineBusyCPUSeconds()
-        let run = Task { try await worker.run() }
-        while worker.board.all.contains(where: { $0.position < head }) { try await Task.sleep(for: .milliseconds(2)) }
+        let running = try RunningWorker(database: self.database, projections: projections, options: options, logger: self.logger)
+        try await eventually("every projection reaches the head", timeout: Self.patience, every: .milliseconds(2)) {
+            running.worker.board.all.allSatisfy { $0.position >= head }
+        }
         let elapsed = self.clock.now - start
         if ProcessInfo.processInfo.environment["BENCH_CPU"] != nil {
             print(String(
                 format: "  CPU over %.2f s: client %.2f s, whole machine %.2f s busy (client and PostgreSQL)",
                 elapsed.seconds, processCPUSeconds() - cpuStart, machineBusyCPUSeconds() - machineStart))
         }
-        run.cancel()
-        try await run.value
+        try await running.finish()
         return elapsed.seconds
     }
 
@@ -156,9 +159,8 @@ struct Bench {
                 options.schema.notifyChannel = nil  // the shared head probe alone
             }
         }
-        let worker = try Worker(projections: [probe], database: self.database, options: options, logger: self.logger)
-        let run = Task { try await worker.run() }
-        while worker.board.status("latency_probe")?.state != .idle { try await Task.sleep(for: .milliseconds(10)) }
+        let running = try RunningWorker(database: self.database, projections: [probe], options: options, logger: self.logger)
+        try await eventually("the probe projection is idle", timeout: Self.patience) { running.status("latency_probe")?.state == .idle }
         let seconds = self.liveSeconds
         let database = self.database
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -171,16 +173,15 @@ struct Bench {
                     for tick in 0..<(seconds * 250) {
                         try await clock.sleep(until: start + interval * tick)
                         let event = Event(aggregateType: "Clock", aggregateID: "writer-\(writer)", eventType: "Tick", payload: Array("{}".utf8))
-                        try await connection.transaction { tx in try await EventStore().append([event], expected: .any, in: tx) }
+                        try await EventStore().appendInOwnTransaction([event], expected: .any, on: connection)
                     }
                 }
             }
             try await group.waitForAll()
         }
         let head = try await EventStore().latestPosition(on: admin)
-        while (worker.board.status("latency_probe")?.position ?? 0) < head { try await Task.sleep(for: .milliseconds(10)) }
-        run.cancel()
-        try await run.value
+        try await eventually("the probe reaches the head", timeout: Self.patience) { (running.status("latency_probe")?.position ?? 0) >= head }
+        try await running.finish()
         return try await Percentiles.commitDelays(on: admin)
     }
 
@@ -198,7 +199,7 @@ struct Bench {
                     while clock.now < deadline {
                         let event = Event(aggregateType: "Order", aggregateID: "w\(writer)-\(count)", eventType: "OrderPlaced",
                                           payload: Array(#"{"customer_id": "c", "currency": "EUR"}"#.utf8))
-                        try await connection.transaction { tx in try await EventStore().append([event], expected: .noStream, in: tx) }
+                        try await EventStore().appendInOwnTransaction([event], expected: .noStream, on: connection)
                         count += 1
                     }
                     return count
@@ -218,31 +219,22 @@ struct Bench {
         let probe = try SQLProjection(
             name: "latency_probe", aggregateTypes: nil, onError: .stop, setup: nil, reset: nil,
             handlers: [("Kept", ["INSERT INTO latency_probe (position) VALUES ($global_position)"])])
-        let worker = try Worker(projections: [probe], database: self.database, options: self.options(), logger: self.logger)
-        let run = Task { try await worker.run() }
-        while worker.board.status("latency_probe")?.state != .idle { try await Task.sleep(for: .milliseconds(10)) }
+        let running = try RunningWorker(database: self.database, projections: [probe], options: self.options(), logger: self.logger)
+        try await eventually("the probe projection is idle", timeout: Self.patience) { running.status("latency_probe")?.state == .idle }
         let writer = try await PostgresConnection.connect(self.database)
-        struct Rollback: Error {}
+        let store = EventStore()
         for round in 0..<100 {
-            do {
-                try await writer.transaction { tx in
-                    try await EventStore().append(
-                        [Event(aggregateType: "Order", aggregateID: "gone-\(round)", eventType: "Gone", payload: [0x7b, 0x7d])],
-                        expected: .noStream, in: tx)
-                    throw Rollback()
-                }
-            } catch is Rollback {}
-            let kept = try await writer.transaction { tx in
-                try await EventStore().append(
-                    [Event(aggregateType: "Order", aggregateID: "kept-\(round)", eventType: "Kept", payload: [0x7b, 0x7d])],
-                    expected: .noStream, in: tx)
-            }
-            while (worker.board.status("latency_probe")?.position ?? 0) < kept.globalPositions[0] {
-                try await Task.sleep(for: .milliseconds(1))
+            try await store.appendInOwnTransaction(
+                [Event(aggregateType: "Order", aggregateID: "gone-\(round)", eventType: "Gone", payload: [0x7b, 0x7d])],
+                expected: .noStream, rollback: true, on: writer)
+            let kept = try await store.appendInOwnTransaction(
+                [Event(aggregateType: "Order", aggregateID: "kept-\(round)", eventType: "Kept", payload: [0x7b, 0x7d])],
+                expected: .noStream, on: writer)
+            try await eventually("the kept event is applied", timeout: Self.patience, every: .milliseconds(1)) {
+                (running.status("latency_probe")?.position ?? 0) >= kept[0]
             }
         }
-        run.cancel()
-        try await run.value
+        try await running.finish()
         let audited = try await admin.query("SELECT count(*) FROM consumer_gap_skips WHERE reason = 'aborted'")[0].decode(Int64.self, at: 0)
         self.results.rollbackAudited = audited
         return try await Percentiles.commitDelays(on: admin)
@@ -265,32 +257,27 @@ struct Bench {
         for index in 1...count {
             yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
         }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID()).yaml").path
-        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: file) }
+        let file = TemporaryFile.write(yaml)
+        defer { TemporaryFile.remove(file) }
         let environment = ["PROJECTIONIST_DATABASE_URL": self.connectionString]
-        let migrate = try runProcess(binary, ["migrate", "--config", file], environment: environment)
-        guard migrate == 0 else { throw BenchError("migrate failed with \(migrate)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--config", file]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let executable = URL(fileURLWithPath: binary)
+        let migrate = try await ProjectionistProcess.run(["migrate", "--config", file], environment: environment, executable: executable)
+        guard migrate.status == 0 else { throw BenchError("migrate failed with \(migrate.status): \(migrate.stderr)") }
+        let daemon = try ProjectionistProcess.start(["run", "--config", file], environment: environment, executable: executable)
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
-        while try await admin.query(
-            "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
-        )[0].decode(Int64.self, at: 0) < count {
-            try await Task.sleep(for: .milliseconds(50))
+        try await eventually("\(count) projections reach the head", timeout: Self.patience, every: .milliseconds(50)) {
+            try await admin.query(
+                "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
+            )[0].decode(Int64.self, at: 0) == count
         }
         let catchUpSeconds = (self.clock.now - start).seconds
-        self.results.peakRSSMiB = readStatus(process.processIdentifier, "VmHWM") / 1024
+        self.results.peakRSSMiB = readStatus(daemon.pid, "VmHWM") / 1024
         try await Task.sleep(for: .seconds(idleWait))
-        self.results.idleRSSMiB = readStatus(process.processIdentifier, "VmRSS") / 1024
-        self.results.idleAnonMiB = readStatus(process.processIdentifier, "RssAnon") / 1024
-        process.terminate()
-        process.waitUntilExit()
+        self.results.idleRSSMiB = readStatus(daemon.pid, "VmRSS") / 1024
+        self.results.idleAnonMiB = readStatus(daemon.pid, "RssAnon") / 1024
+        daemon.signal(SIGTERM)
+        _ = await daemon.finish()
         self.results.tenProjectionsEventsPerSecond = Double(head) * Double(count) / catchUpSeconds
         print("memory (\(binary)): peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up \(count) projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB (\(String(format: "%.1f", self.results.idleAnonMiB)) MiB anonymous)")
     }
@@ -308,17 +295,6 @@ func readStatus(_ pid: Int32, _ field: String) -> Double {
         return Double(line.split(separator: " ").dropFirst().first { Double($0) != nil } ?? "0") ?? 0
     }
     return 0
-}
-
-func runProcess(_ binary: String, _ arguments: [String], environment: [String: String]) throws -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus
 }
 
 func format(_ duration: Duration) -> String { String(format: "%.1f s", duration.seconds) }

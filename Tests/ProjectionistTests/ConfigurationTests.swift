@@ -1,6 +1,8 @@
 import EventStore
 import Postgres
 import ProjectionistApp
+import Projections
+import TestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -27,6 +29,7 @@ import Testing
               max_poll_interval: 5m
               gap_warn_after: 30s
               gap_skip_after: never
+              slow_batch_warn: 2s
             projections:
               - name: order_overview_v1
                 aggregate_types: [Order]
@@ -50,6 +53,8 @@ import Testing
         #expect(config.worker.pollInterval == .milliseconds(250))
         #expect(config.worker.maxPollInterval == .seconds(300))
         #expect(config.worker.gapSkipAfter == nil)
+        #expect(config.worker.slowBatchWarn == .seconds(2))
+        #expect(config.runtimeOptions.slowBatchWarn == .seconds(2))
         #expect(config.projections.count == 1)
         let projection = config.projections[0]
         #expect(projection.aggregateTypes == ["Order"])
@@ -66,6 +71,8 @@ import Testing
         #expect(config.worker.pollInterval == .seconds(1))
         #expect(config.store.notifyChannel == "projectionist_events")
         #expect(config.database.startupTimeout == .seconds(30))
+        #expect(config.worker.slowBatchWarn == .seconds(10))
+        #expect(config.runtimeOptions.slowBatchWarn == .seconds(10))
     }
 
     @Test(
@@ -75,6 +82,8 @@ import Testing
             ("worker:\n  batch_size: lots\n", "worker.batch_size", 2, "positive whole number"),
             ("worker:\n  poll_interval: 10 parsecs\n", "worker.poll_interval", 2, "not a duration"),
             ("worker:\n  gap_skip_after: soon\n", "worker.gap_skip_after", 2, "not a duration"),
+            ("worker:\n  batch_size: 10\n  slow_batch_warn: 10\n", "worker.slow_batch_warn", 3, "not a duration"),
+            ("worker:\n  slow_batch_warn: 0ms\n", "worker.slow_batch_warn", 2, "longer than 0"),
             ("store:\n  events_table: a.b.c\n", "store.events_table", 2, "not a table name"),
             ("store:\n  manage_schema: maybe\n", "store.manage_schema", 2, "true or false"),
             (
@@ -106,8 +115,8 @@ import Testing
 
     @Test("the environment's database URL wins over the file's")
     func environmentOverride() throws {
-        let file = FileManagerHelper.write("database:\n  url: host=filehost\n")
-        defer { FileManagerHelper.remove(file) }
+        let file = TemporaryFile.write("database:\n  url: host=filehost\n")
+        defer { TemporaryFile.remove(file) }
         let fromEnv = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_DATABASE_URL": "host=env1", "DATABASE_URL": "host=env2"])
         #expect(fromEnv.database.url == "host=env1")
         let fallback = try ProjectionistConfiguration.load(path: file, environment: ["DATABASE_URL": "host=env2"])

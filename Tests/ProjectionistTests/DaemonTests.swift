@@ -6,7 +6,7 @@ import Testing
 
 /// A configuration file for `db` with the example projection (plus extra YAML lines under worker).
 func daemonConfig(_ db: TestDatabase, worker: String = "", extra: String = "") -> String {
-    FileManagerHelper.write(
+    TemporaryFile.write(
         """
         database:
           url: "\(db.connectionString)"
@@ -49,23 +49,13 @@ func projectionState(_ json: [String: Any], _ name: String = "order_overview_v1"
     (json["projections"] as? [[String: Any]])?.first { $0["name"] as? String == name } ?? [:]
 }
 
-func appendOrders(_ count: Int, prefix: String, on connection: PostgresConnection) async throws -> Int64 {
-    var last: Int64 = 0
-    for index in 0..<count {
-        try await connection.transaction { tx in
-            last = try await EventStore().append(OrderWorkload.events(orderID: "\(prefix)\(index)", seed: index), expected: .noStream, in: tx).globalPositions.last!
-        }
-    }
-    return last
-}
-
 @Suite(.timeLimit(.minutes(3)))
 struct DaemonTests {
     @Test("run: READY, STATUS, WATCHDOG at half of WATCHDOG_USEC, STOPPING; SIGTERM exits 0; status --json through it all")
     func lifecycle() async throws {
         let db = try await TestDatabase.fresh("daemon")
         let config = daemonConfig(db)
-        defer { FileManagerHelper.remove(config) }
+        defer { TemporaryFile.remove(config) }
         #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
         let before = try await statusJSON(config)
         #expect(projectionState(before)["state"] as? String == "unknown")
@@ -76,8 +66,8 @@ struct DaemonTests {
         let notify = try NotifySocket()
         let daemon = try ProjectionistProcess.start(
             ["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "WATCHDOG_PID": nil])
-        try await eventuallyTrue("READY=1") { notify.lines.contains("READY=1") }
-        try await eventuallyTrue("caught up") {
+        try await eventually("READY=1") { notify.lines.contains("READY=1") }
+        try await eventually("caught up") {
             let json = try await statusJSON(config)
             let state = projectionState(json)
             return state["position"] as? Int == Int(last) && state["lag"] as? Int == 0 && state["state"] as? String == "idle"
@@ -111,18 +101,18 @@ struct DaemonTests {
     func resetWhileRunning() async throws {
         let db = try await TestDatabase.fresh("daemonreset")
         let config = daemonConfig(db)
-        defer { FileManagerHelper.remove(config) }
+        defer { TemporaryFile.remove(config) }
         #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
         let connection = try await db.connect()
         let last = try await appendOrders(10, prefix: "r", on: connection)
         let daemon = try ProjectionistProcess.start(["run", "--config", config])
-        try await eventuallyTrue("caught up") { projectionState(try await statusJSON(config))["position"] as? Int == Int(last) }
+        try await eventually("caught up") { projectionState(try await statusJSON(config))["position"] as? Int == Int(last) }
         try await connection.query("UPDATE order_overview_v1 SET total_cents = 0, status = 'damaged'")
         #expect(try await OrderWorkload.oracleDifferences(on: connection) > 0)
         let reset = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--config", config])
         #expect(reset.status == 0, "\(reset.stderr)")
         #expect(reset.stdout.contains("\(last) → 0"))
-        try await eventuallyTrue("rebuilt by the running daemon") {
+        try await eventually("rebuilt by the running daemon") {
             let differences = try await OrderWorkload.oracleDifferences(on: connection)
             let position = projectionState(try await statusJSON(config))["position"] as? Int
             return differences == 0 && position == Int(last)
@@ -130,7 +120,7 @@ struct DaemonTests {
         // A rewind to N re-applies from N (version-guarded, so the model stays exact).
         let rewind = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "\(last - 5)", "--config", config])
         #expect(rewind.status == 0)
-        try await eventuallyTrue("caught up after the rewind") {
+        try await eventually("caught up after the rewind") {
             projectionState(try await statusJSON(config))["position"] as? Int == Int(last)
         }
         #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
@@ -153,8 +143,8 @@ struct DaemonTests {
         ("projections: [\n", "", "invalid YAML"),
     ])
     func configurationErrors(yaml: String, keyPath: String, message: String) async throws {
-        let config = FileManagerHelper.write(yaml)
-        defer { FileManagerHelper.remove(config) }
+        let config = TemporaryFile.write(yaml)
+        defer { TemporaryFile.remove(config) }
         let notify = try NotifySocket()
         let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
         #expect(output.status == 78)
@@ -175,8 +165,8 @@ struct DaemonTests {
 
     @Test("an unreachable database exits 69 after startup_timeout, without READY and without the password")
     func unreachable() async throws {
-        let config = FileManagerHelper.write("database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:1/x\n  startup_timeout: 1s\n")
-        defer { FileManagerHelper.remove(config) }
+        let config = TemporaryFile.write("database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:1/x\n  startup_timeout: 1s\n")
+        defer { TemporaryFile.remove(config) }
         let notify = try NotifySocket()
         let output = try await ProjectionistProcess.run(
             ["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path, "PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
@@ -189,22 +179,11 @@ struct DaemonTests {
     @Test("missing tables exit 78 saying to run migrate; the environment's URL wins over the file")
     func missingTables() async throws {
         let db = try await TestDatabase.fresh("daemonnotables")
-        let config = FileManagerHelper.write("database:\n  url: host=/nonexistent\nprojections:\n  - name: a\n    handlers:\n      X: SELECT 1\n")
-        defer { FileManagerHelper.remove(config) }
+        let config = TemporaryFile.write("database:\n  url: host=/nonexistent\nprojections:\n  - name: a\n    handlers:\n      X: SELECT 1\n")
+        defer { TemporaryFile.remove(config) }
         let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": db.connectionString])
         #expect(output.status == 78)
         #expect(output.stderr.contains("migrate"))
         #expect(output.stderr.contains("events"))
     }
-}
-
-/// Waits until `condition` holds (30 s at most).
-func eventuallyTrue(_ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    Issue.record("timed out waiting for: \(what)")
-    throw CancellationError()
 }

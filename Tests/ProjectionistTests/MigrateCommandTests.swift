@@ -8,7 +8,7 @@ struct MigrateCommandTests {
     @Test("migrate twice is fine, runs projection setup, and the tables exist")
     func migrateTwice() async throws {
         let db = try await TestDatabase.fresh("cli_migrate")
-        let config = FileManagerHelper.write(
+        let config = TemporaryFile.write(
             """
             database:
               url: "\(db.connectionString)"
@@ -20,7 +20,7 @@ struct MigrateCommandTests {
                 handlers:
                   X: UPDATE counter SET n = n + 1
             """)
-        defer { FileManagerHelper.remove(config) }
+        defer { TemporaryFile.remove(config) }
         for _ in 0..<2 {
             let output = try await ProjectionistProcess.run(["migrate", "--config", config])
             #expect(output.status == 0, "stderr: \(output.stderr)")
@@ -37,7 +37,7 @@ struct MigrateCommandTests {
     @Test("migrate with a broken setup statement names the projection and exits 78, leaving nothing half-done")
     func brokenSetup() async throws {
         let db = try await TestDatabase.fresh("cli_migrate_bad")
-        let config = FileManagerHelper.write(
+        let config = TemporaryFile.write(
             """
             database:
               url: "\(db.connectionString)"
@@ -47,7 +47,7 @@ struct MigrateCommandTests {
                 handlers:
                   X: SELECT 1
             """)
-        defer { FileManagerHelper.remove(config) }
+        defer { TemporaryFile.remove(config) }
         let output = try await ProjectionistProcess.run(["migrate", "--config", config])
         #expect(output.status == 78)
         #expect(output.stderr.contains("projections.broken_v1.setup"), "\(output.stderr)")
@@ -57,13 +57,13 @@ struct MigrateCommandTests {
 
     @Test("migrate against an unreachable database exits 69 after the startup timeout")
     func unreachable() async throws {
-        let config = FileManagerHelper.write(
+        let config = TemporaryFile.write(
             """
             database:
               url: "host=127.0.0.1 port=1 dbname=x password=hunter2-secret"
               startup_timeout: 1s
             """)
-        defer { FileManagerHelper.remove(config) }
+        defer { TemporaryFile.remove(config) }
         let output = try await ProjectionistProcess.run(["migrate", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
         #expect(output.status == 69)
         #expect(output.stderr.contains("database unreachable"))
@@ -73,7 +73,7 @@ struct MigrateCommandTests {
     @Test("migrations generate: writes the file, refuses bad names (64) and a missing --output (64)")
     func generate() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID())").path
-        defer { FileManagerHelper.remove(directory) }
+        defer { TemporaryFile.remove(directory) }
         let ok = try await ProjectionistProcess.run([
             "migrations", "generate", "--output", directory, "--events-table", "app.events", "--no-notify-trigger",
         ])

@@ -3,11 +3,25 @@ import EventStore
 import Foundation
 import Postgres
 
-/// The exit codes of INTERFACE.md (sysexits.h).
-enum ExitStatus {
-    static let usage: Int32 = 64
-    static let unavailable: Int32 = 69
-    static let configuration: Int32 = 78
+/// Every exit code a command ends with (sysexits.h where one fits); docs/reference.md lists
+/// them, and a test keeps the two in step.
+public enum ExitStatus: Int32, CaseIterable, Sendable {
+    /// Done, or a clean shutdown on SIGTERM/SIGINT.
+    case success = 0
+    /// Anything not listed below (swift-argument-parser's default for an unexpected error).
+    case failure = 1
+    /// EX_USAGE: a bad command line (swift-argument-parser's `ValidationError` ends here too),
+    /// or an unknown projection name.
+    case usage = 64
+    /// EX_UNAVAILABLE: the database stayed unreachable for `database.startup_timeout`.
+    case unavailable = 69
+    /// EX_CANTCREAT: `migrations generate` could not write its file.
+    case cannotCreate = 73
+    /// EX_CONFIG: the configuration or the schema is wrong; the unit never restarts on it.
+    case configuration = 78
+
+    /// The code to throw from a command.
+    var exitCode: ExitCode { ExitCode(self.rawValue) }
 }
 
 /// The database could not be reached within `database.startup_timeout` (exit 69).
@@ -26,13 +40,13 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
         try await body()
     } catch let error as ConfigurationError {
         printError("configuration error: \(error)")
-        throw ExitCode(ExitStatus.configuration)
+        throw ExitStatus.configuration.exitCode
     } catch let error as SchemaError {
         printError("schema error: \(error)")
-        throw ExitCode(ExitStatus.configuration)
+        throw ExitStatus.configuration.exitCode
     } catch let error as DatabaseUnavailableError {
         printError("error: \(error)")
-        throw ExitCode(ExitStatus.unavailable)
+        throw ExitStatus.unavailable.exitCode
     }
 }
 

@@ -69,7 +69,7 @@ struct GenerateCommand: ParsableCommand {
             throw error
         } catch {
             printError("error: cannot write \(directory.appendingPathComponent(name).path): \(error.localizedDescription)")
-            throw ExitCode(73)  // EX_CANTCREAT
+            throw ExitStatus.cannotCreate.exitCode
         }
     }
 }

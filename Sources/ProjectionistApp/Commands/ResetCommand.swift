@@ -24,7 +24,7 @@ struct ResetCommand: AsyncParsableCommand {
                 let names = config.projections.map(\.name)
                 printError(
                     "error: no projection named '\(self.name)' in \(config.file); configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-                throw ExitCode(ExitStatus.usage)
+                throw ExitStatus.usage.exitCode
             }
             let connection = try await DatabaseConnector.connect(
                 try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.reset"))

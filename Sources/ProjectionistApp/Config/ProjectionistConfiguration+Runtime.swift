@@ -11,6 +11,7 @@ extension ProjectionistConfiguration {
         options.maxPollInterval = self.worker.maxPollInterval
         options.gapWarnAfter = self.worker.gapWarnAfter
         options.gapSkipAfter = self.worker.gapSkipAfter
+        options.slowBatchWarn = self.worker.slowBatchWarn
         options.allowSequenceCache = self.store.allowSequenceCache
         return options
     }

@@ -33,6 +33,8 @@ public struct ProjectionistConfiguration: Sendable {
         public var gapWarnAfter: Duration = .seconds(30)
         /// nil (`never`): a gap whose owner may still commit is never skipped.
         public var gapSkipAfter: Duration?
+        /// A batch running longer is reported (log, `STATUS=`, `status`); never a watchdog kill.
+        public var slowBatchWarn: Duration = .seconds(10)
     }
 
     /// One projection declared in SQL.
@@ -126,7 +128,7 @@ public struct ProjectionistConfiguration: Sendable {
         var configuration = ProjectionistConfiguration(file: file)
         guard let root else { return configuration }
         let reader = YAMLReader(file: file)
-        let top = try reader.mapping(root, at: "", allowed: ["database", "store", "worker", "projections"])
+        let top = try reader.mapping(root, at: "", allowed: Keys.top)
         if let node = top["database"] { try configuration.readDatabase(node, reader) }
         if let node = top["store"] { try configuration.readStore(node, reader) }
         if let node = top["worker"] { try configuration.readWorker(node, reader) }
@@ -142,16 +144,14 @@ public struct ProjectionistConfiguration: Sendable {
     }
 
     mutating func readDatabase(_ node: Node, _ reader: YAMLReader) throws {
-        let keys = try reader.mapping(node, at: "database", allowed: ["url", "password_file", "startup_timeout"])
+        let keys = try reader.mapping(node, at: "database", allowed: Keys.database)
         if let value = keys["url"] { self.database.url = try reader.string(value, at: "database.url") }
         if let value = keys["password_file"] { self.database.passwordFile = try reader.string(value, at: "database.password_file") }
         if let value = keys["startup_timeout"] { self.database.startupTimeout = try reader.duration(value, at: "database.startup_timeout") }
     }
 
     mutating func readStore(_ node: Node, _ reader: YAMLReader) throws {
-        let keys = try reader.mapping(
-            node, at: "store",
-            allowed: ["events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache"])
+        let keys = try reader.mapping(node, at: "store", allowed: Keys.store)
         if let value = keys["events_table"] { self.store.eventsTable = try Self.tableName(value, "store.events_table", reader) }
         if let value = keys["aggregate_heads_table"] {
             self.store.aggregateHeadsTable = try Self.tableName(value, "store.aggregate_heads_table", reader)
@@ -167,12 +167,7 @@ public struct ProjectionistConfiguration: Sendable {
     }
 
     mutating func readWorker(_ node: Node, _ reader: YAMLReader) throws {
-        let keys = try reader.mapping(
-            node, at: "worker",
-            allowed: [
-                "checkpoints_table", "gap_skips_table", "dead_letters_table", "batch_size", "poll_interval",
-                "max_poll_interval", "gap_warn_after", "gap_skip_after",
-            ])
+        let keys = try reader.mapping(node, at: "worker", allowed: Keys.worker)
         if let value = keys["checkpoints_table"] { self.worker.checkpointsTable = try Self.tableName(value, "worker.checkpoints_table", reader) }
         if let value = keys["gap_skips_table"] { self.worker.gapSkipsTable = try Self.tableName(value, "worker.gap_skips_table", reader) }
         if let value = keys["dead_letters_table"] { self.worker.deadLettersTable = try Self.tableName(value, "worker.dead_letters_table", reader) }
@@ -184,6 +179,12 @@ public struct ProjectionistConfiguration: Sendable {
             let text = try reader.string(value, at: "worker.gap_skip_after")
             self.worker.gapSkipAfter = text == "never" ? nil : try reader.duration(value, at: "worker.gap_skip_after")
         }
+        if let value = keys["slow_batch_warn"] {
+            self.worker.slowBatchWarn = try reader.duration(value, at: "worker.slow_batch_warn")
+            guard self.worker.slowBatchWarn > .zero else {
+                throw reader.error("worker.slow_batch_warn", value, "must be longer than 0 (it would report every batch)")
+            }
+        }
         if self.worker.maxPollInterval < self.worker.pollInterval {
             throw reader.error("worker.max_poll_interval", keys["max_poll_interval"], "must not be shorter than worker.poll_interval")
         }
@@ -192,8 +193,7 @@ public struct ProjectionistConfiguration: Sendable {
     mutating func readProjections(_ node: Node, _ reader: YAMLReader) throws {
         for (index, entry) in try reader.sequence(node, at: "projections").enumerated() {
             let path = "projections[\(index)]"
-            let keys = try reader.mapping(
-                entry, at: path, allowed: ["name", "aggregate_types", "on_error", "setup", "reset", "handlers"])
+            let keys = try reader.mapping(entry, at: path, allowed: Keys.projection)
             guard let nameNode = keys["name"] else { throw reader.error(path, entry, "missing key 'name'") }
             var projection = Projection(name: try reader.string(nameNode, at: "\(path).name"), line: entry.mark?.line)
             guard !projection.name.isEmpty else { throw reader.error("\(path).name", nameNode, "must not be empty") }
