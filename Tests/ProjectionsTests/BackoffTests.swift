@@ -76,4 +76,16 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(delays(seed: 7) != delays(seed: 8))
     }
 
+    @Test("the runtime's reconnect backoff follows its options")
+    func reconnectBackoff() {
+        var options = RuntimeOptions()
+        options.reconnectDelay = .milliseconds(20)
+        options.maxReconnectDelay = .milliseconds(50)
+        let backoff = options.reconnectBackoff
+        #expect(backoff.initial == .milliseconds(20))
+        #expect(backoff.maximum == .milliseconds(50))
+        #expect(backoff.jitter == 0.5...1.0)
+        options.maxReconnectDelay = .milliseconds(5)  // below the first delay: the first one is the cap
+        #expect(options.reconnectBackoff.maximum == .milliseconds(20))
+    }
 }
