@@ -4,7 +4,8 @@ import Logging
 import Postgres
 
 /// Runs every projection, the notification listener and an optional health reporter as
-/// children of one task group, until the task running it is cancelled.
+/// children of one task group, until the task running it is cancelled (or, run as a `Service`
+/// in a `ServiceGroup`, until graceful shutdown: see `Worker+Service.swift`).
 ///
 /// A runner handles its own failures, so one failing projection never stops the others.
 /// Cancellation stops everything: a batch in flight is rolled back (its statement is
