@@ -36,6 +36,10 @@ public struct RuntimeOptions: Sendable {
     /// Reconnect delays after transient errors: jittered, doubling from the first to the max.
     public var reconnectDelay: Duration = .milliseconds(100)
     public var maxReconnectDelay: Duration = .seconds(30)
+    /// `reconnectDelay` and `maxReconnectDelay` as one `Backoff` (jittered 50–100 %).
+    public var reconnectBackoff: Backoff {
+        Backoff(initial: self.reconnectDelay, maximum: max(self.reconnectDelay, self.maxReconnectDelay))
+    }
     /// How often the state columns of the checkpoint row are refreshed while nothing else writes them.
     public var heartbeatInterval: Duration = .seconds(5)
     /// The longest a runner's loop goes without a beat (the watchdog's measure of liveness):

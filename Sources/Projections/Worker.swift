@@ -4,7 +4,8 @@ import Logging
 import Postgres
 
 /// Runs every projection, the notification listener and an optional health reporter as
-/// children of one task group, until the task running it is cancelled.
+/// children of one task group, until the task running it is cancelled (or, run as a `Service`
+/// in a `ServiceGroup`, until graceful shutdown: see `Worker+Service.swift`).
 ///
 /// A runner handles its own failures, so one failing projection never stops the others.
 /// Cancellation stops everything: a batch in flight is rolled back (its statement is
@@ -103,17 +104,16 @@ public struct Worker: Sendable {
     /// Runs `body` on a connection of its own until cancelled, reconnecting with jittered
     /// exponential backoff whenever it fails.
     private func onConnection(_ role: String, _ body: (PostgresConnection) async throws -> Void) async {
-        var delay = self.options.reconnectDelay
+        var backoff = self.options.reconnectBackoff
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(self.database)
-                delay = self.options.reconnectDelay
+                backoff.reset()
                 try await body(connection)  // the connection closes when released (its deinit)
             } catch {
                 if Task.isCancelled { break }
                 self.logger.warning("\(role) lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: delay * Double.random(in: 0.5...1.0))
-                delay = min(delay * 2, self.options.maxReconnectDelay)
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

@@ -1,5 +1,6 @@
 import Logging
 import Postgres
+import Projections
 
 /// Connects at start-up, retrying transient failures until `timeout` has passed.
 enum DatabaseConnector {
@@ -9,23 +10,22 @@ enum DatabaseConnector {
     ) async throws -> PostgresConnection {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
-        var delay = Duration.milliseconds(100)
-        var attempts = 0
+        // One process waiting for its server: no jitter, nobody to fall out of step with.
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2), jitter: 1...1)
         while true {
-            attempts += 1
             do {
                 return try await PostgresConnection.connect(configuration)
             } catch let error as PostgresError where error.isConnectionLost {
+                let delay = backoff.next()
                 if clock.now + delay >= deadline {
                     throw DatabaseUnavailableError(reason: error, waited: timeout)
                 }
-                if attempts == 1 || attempts % 10 == 0 {
+                if backoff.attempts == 1 || backoff.attempts % 10 == 0 {
                     logger.warning(
                         "Database not reachable yet; retrying until database.startup_timeout.",
                         metadata: ["error": "\(error.message)", "startup_timeout": "\(DurationParser.format(timeout))"])
                 }
                 try await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(2))
             }
         }
     }
