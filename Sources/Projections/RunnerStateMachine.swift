@@ -130,8 +130,8 @@ struct RunnerStateMachine {
         self.options = options
         self.onError = onError
         self.pollDelay = options.pollInterval
-        self.reconnectBackoff = Backoff(initial: options.reconnectDelay, maximum: options.maxReconnectDelay)
-        self.readAheadBackoff = Backoff(initial: options.reconnectDelay, maximum: options.maxReconnectDelay)
+        self.reconnectBackoff = options.reconnectBackoff
+        self.readAheadBackoff = options.reconnectBackoff
     }
 
     // MARK: - Start, connection, ownership
@@ -397,7 +397,7 @@ struct RunnerStateMachine {
 
     /// The wait after a permanent failure: the longest reconnect delay, jittered.
     private func longestDelay() -> Duration {
-        var backoff = Backoff(initial: self.options.maxReconnectDelay, maximum: self.options.maxReconnectDelay)
+        var backoff = Backoff(initial: self.reconnectBackoff.maximum, maximum: self.reconnectBackoff.maximum)
         return backoff.next()
     }
 

@@ -64,6 +64,8 @@ public struct Worker: Sendable {
                     wakeup: wakeup, logger: self.logger)
                 group.addTask { await runner.run() }
             }
+            let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
+            group.addTask { await monitor.run() }
             if let health {
                 group.addTask { await health(self.board) }
             }

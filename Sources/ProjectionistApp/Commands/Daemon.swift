@@ -53,7 +53,8 @@ public struct Daemon: Sendable {
                     })
             }
         }
-        let reporter = HealthReporter(board: worker.board, watchdog: watchdog, started: started, logger: logger)
+        let reporter = HealthReporter(
+            board: worker.board, watchdog: watchdog, slowBatchWarn: runtime.slowBatchWarn, started: started, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [

@@ -12,6 +12,8 @@ struct HealthReporter: Service {
     let board: StatusBoard
     /// `WATCHDOG_USEC`, or nil when the watchdog is off.
     let watchdog: Duration?
+    /// A batch running longer is named in `STATUS=` (`worker.slow_batch_warn`).
+    let slowBatchWarn: Duration
     /// Finishes once the database answered, the schema is checked and every runner has started.
     let started: AsyncStream<Void>
     let logger: Logger
@@ -20,7 +22,7 @@ struct HealthReporter: Service {
         await cancelWhenGracefulShutdown {
             for await _ in self.started {}
             guard !Task.isCancelled else { return }  // stopped before it started: never READY
-            Notifier.ready(status: self.board.summaryLine)
+            Notifier.ready(status: self.board.summaryLine(slowBatchWarn: self.slowBatchWarn))
             await self.report()
         }
         if Task.isShuttingDownGracefully {
@@ -31,17 +33,19 @@ struct HealthReporter: Service {
 
     /// Keeps `STATUS=` current and pings the watchdog until cancelled.
     private func report() async {
-        var lastStatus = self.board.summaryLine  // sent with READY=1
+        var lastStatus = self.board.summaryLine(slowBatchWarn: self.slowBatchWarn)  // sent with READY=1
         let clock = ContinuousClock()
         var lastPing = clock.now - .seconds(3600)
         var wasIdle = false
         let tick = min(self.watchdog.map { $0 / 4 } ?? .seconds(1), .seconds(1))
         while !Task.isCancelled {
-            let line = self.board.summaryLine
+            let line = self.board.summaryLine(slowBatchWarn: self.slowBatchWarn)
             if line != lastStatus {
                 Notifier.status(line)
                 lastStatus = line
             }
+            // A runner waiting on the server is alive however long the statement runs; only a
+            // runner whose loop stopped going round (or this task not running) starves the watchdog.
             if let watchdog, clock.now - lastPing >= watchdog / 2, self.board.allResponsive(within: watchdog / 2) {
                 Notifier.watchdog()
                 lastPing = clock.now
