@@ -136,19 +136,22 @@ public enum Migration {
         let events = schema.eventsTable
         let function = events.appending("_notify")
         let trigger = QualifiedName.quoteIdentifier("\(events.name)_notify")
+        // The channel is the trigger's argument, a string literal: the function's body is fixed
+        // text, so no channel name can end its dollar quote or become SQL.
         return """
             -- Wakes the daemon on commit: one notification per INSERT statement carrying the highest
-            -- new position (delivered only if the transaction commits, merged per transaction).
+            -- new position (delivered only if the transaction commits, merged per transaction) on
+            -- the channel given as the trigger's argument.
             CREATE OR REPLACE FUNCTION \(function.quoted)() RETURNS trigger LANGUAGE plpgsql AS $projectionist$
             BEGIN
-                PERFORM pg_notify(\(QualifiedName.quoteLiteral(channel)), (SELECT max(global_position) FROM new_rows)::text);
+                PERFORM pg_notify(TG_ARGV[0], (SELECT max(global_position) FROM new_rows)::text);
                 RETURN NULL;
             END
             $projectionist$;
             CREATE OR REPLACE TRIGGER \(trigger)
                 AFTER INSERT ON \(events.quoted)
                 REFERENCING NEW TABLE AS new_rows
-                FOR EACH STATEMENT EXECUTE FUNCTION \(function.quoted)();
+                FOR EACH STATEMENT EXECUTE FUNCTION \(function.quoted)(\(QualifiedName.quoteLiteral(channel)));
             """
     }
 }

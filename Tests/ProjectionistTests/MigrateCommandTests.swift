@@ -94,7 +94,7 @@ struct MigrateCommandTests {
         #expect(withTrigger.status == 0)
         let triggerSQL = try String(contentsOfFile: "\(directory)/002.sql", encoding: .utf8)
         #expect(triggerSQL.contains("AFTER INSERT ON \"events\""))
-        #expect(triggerSQL.contains("pg_notify('wake_up'"))
+        #expect(triggerSQL.contains(#"EXECUTE FUNCTION "events_notify"('wake_up');"#))
 
         #expect(try await ProjectionistProcess.run(["migrations", "generate"]).status == 64)
         let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--events-table", "a.b.c"])
