@@ -55,6 +55,22 @@ struct MigrateCommandTests {
         #expect(try await connection.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0].decode(Int64.self, at: 0) == 0)
     }
 
+    @Test("migrate with a bad store.notify_channel exits 78 naming the file and the key, before connecting")
+    func badNotifyChannel() async throws {
+        let config = FileManagerHelper.write(
+            """
+            database:
+              url: "host=127.0.0.1 port=1 dbname=x"
+              startup_timeout: 1s
+            store:
+              notify_channel: "events'; DROP TABLE events; --"
+            """)
+        defer { FileManagerHelper.remove(config) }
+        let output = try await ProjectionistProcess.run(["migrate", "--config", config])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains("\(config):5: store.notify_channel:"), "\(output.stderr)")
+    }
+
     @Test("migrate against an unreachable database exits 69 after the startup timeout")
     func unreachable() async throws {
         let config = FileManagerHelper.write(
@@ -100,6 +116,11 @@ struct MigrateCommandTests {
         let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--events-table", "a.b.c"])
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--events-table"))
+        let badChannel = try await ProjectionistProcess.run([
+            "migrations", "generate", "--output", directory, "--notify-trigger", "--notify-channel", "x$projectionist$y",
+        ])
+        #expect(badChannel.status == 64)
+        #expect(badChannel.stderr.contains("--notify-channel"), "\(badChannel.stderr)")
         #expect(try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--frobnicate"]).status == 64)
         #expect(try await ProjectionistProcess.run(["frobnicate"]).status == 64)
     }
