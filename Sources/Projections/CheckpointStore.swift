@@ -2,11 +2,38 @@ import EventStore
 import Foundation
 import Postgres
 
-/// The SQL of the checkpoint, gap-audit and dead-letter tables, for one schema.
-struct CheckpointStore: Sendable {
-    let schema: Schema
+/// The one owner of the checkpoint table's SQL (and of the gap-audit and dead-letter rows
+/// written with a checkpoint), for one schema: every statement touching those tables is here.
+public struct CheckpointStore: Sendable {
+    public let schema: Schema
+
+    /// - Parameter schema: the table names (INTERFACE.md's defaults unless given).
+    public init(schema: Schema = Schema()) {
+        self.schema = schema
+    }
 
     var checkpoints: String { self.schema.checkpointsTable.quoted }
+
+    /// The projection's checkpoint, read without a lock; nil when it has no row yet.
+    public func position(_ name: String, on connection: some PostgresQuerying) async throws -> Int64? {
+        try await connection.query("SELECT last_position FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
+            .first?.decode(Int64.self, at: 0)
+    }
+
+    /// What the daemon recorded for each of `names` that has a row (in no particular order).
+    public func records(_ names: [String], on connection: some PostgresQuerying) async throws -> [CheckpointRecord] {
+        try await connection.query(
+            """
+            SELECT consumer_name, last_position, state, last_error, extract(epoch FROM now() - heartbeat_at)::float8
+            FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])
+            """, [PostgresTextArray(names)]
+        ).map { row in
+            CheckpointRecord(
+                name: try row.decode(String.self, at: 0), position: try row.decode(Int64.self, at: 1),
+                state: try row.decode(String?.self, at: 2), lastError: try row.decode(String?.self, at: 3),
+                heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) })
+        }
+    }
 
     /// Creates the projection's row at 0 if it has none.
     func ensureRow(_ name: String, on connection: some PostgresQuerying) async throws {
@@ -27,6 +54,22 @@ struct CheckpointStore: Sendable {
             throw PostgresError(code: .usage, message: "checkpoint row of projection '\(name)' disappeared")
         }
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+    }
+
+    /// Deletes the rows of `names` (they start again from 0 when next run).
+    public func remove(_ names: [String], on connection: some PostgresQuerying) async throws {
+        try await connection.query("DELETE FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
+    }
+
+    /// Sets the checkpoint for `reset` (the row locked by `lock` in `tx`): clears the last
+    /// error, and a failed projection is catching up again.
+    func reset(_ name: String, to position: Int64, in tx: Transaction) async throws {
+        try await tx.query(
+            """
+            UPDATE \(self.checkpoints) SET last_position = $2, updated_at = now(), last_error = NULL,
+                state = CASE WHEN state = 'failed' THEN 'catching_up' ELSE state END
+            WHERE consumer_name = $1
+            """, [name, position])
     }
 
     /// Moves the checkpoint and records the runner's state in the same statement.

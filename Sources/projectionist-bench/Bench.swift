@@ -57,7 +57,7 @@ struct Bench {
     /// Runs `projections` from checkpoint 0 until every one reaches the head. - Returns: seconds.
     func catchUp(_ projections: [any Projection], options: RuntimeOptions, admin: PostgresConnection) async throws -> Double {
         let names = projections.map(\.name)
-        try await admin.query("DELETE FROM consumer_checkpoints WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
+        try await CheckpointStore().remove(names, on: admin)
         let head = try await EventStore().latestPosition(on: admin)
         let worker = try Worker(projections: projections, database: self.database, options: options, logger: self.logger)
         let start = self.clock.now
@@ -279,9 +279,8 @@ struct Bench {
         try process.run()
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
-        while try await admin.query(
-            "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
-        )[0].decode(Int64.self, at: 0) < count {
+        let names = (1...count).map { "order_overview_m\($0)" }
+        while try await CheckpointStore().records(names, on: admin).filter({ $0.position == head }).count < count {
             try await Task.sleep(for: .milliseconds(50))
         }
         let catchUpSeconds = (self.clock.now - start).seconds
