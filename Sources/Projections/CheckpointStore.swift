@@ -6,10 +6,15 @@ import Postgres
 /// written with a checkpoint), for one schema: every statement touching those tables is here.
 public struct CheckpointStore: Sendable {
     public let schema: Schema
+    /// The runtime instance writing through this store (`RuntimeOptions.instanceID`).
+    public let instanceID: UUID
 
-    /// - Parameter schema: the table names (INTERFACE.md's defaults unless given).
-    public init(schema: Schema = Schema()) {
+    /// - Parameters:
+    ///   - schema: the table names (INTERFACE.md's defaults unless given).
+    ///   - instanceID: written as `worker_id` into gap audit rows; pass `RuntimeOptions.instanceID`.
+    public init(schema: Schema = Schema(), instanceID: UUID = UUID()) {
         self.schema = schema
+        self.instanceID = instanceID
     }
 
     var checkpoints: String { self.schema.checkpointsTable.quoted }
@@ -101,16 +106,24 @@ public struct CheckpointStore: Sendable {
             ])
     }
 
-    /// One audit row per position passed over (none twice for the same projection and position).
-    func auditStatement(_ name: String, _ range: DeadRange, highestVisible: Int64) -> (String, [any PostgresEncodable]) {
+    /// One audit row per position passed over (none twice for the same projection and
+    /// position), with the columns eventsalsa/worker's table requires too: `worker_id` (this
+    /// store's instance), `skip_to_position` (the checkpoint the runner moves to; default the
+    /// range's last position) and `first_seen_at` (when the runner first met the gap; default now).
+    func auditStatement(
+        _ name: String, _ range: DeadRange, highestVisible: Int64, skipTo: Int64? = nil, firstSeenAt: Date? = nil
+    ) -> (String, [any PostgresEncodable]) {
         let gaps = self.schema.gapSkipsTable.quoted
         return (
             """
-            INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position)
-            SELECT $1, g, $4, $5 FROM generate_series($2::bigint, $3::bigint) AS g
+            INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position, worker_id, skip_to_position, first_seen_at)
+            SELECT $1, g, $4, $5, $6::uuid, $7, coalesce($8::timestamptz, now()) FROM generate_series($2::bigint, $3::bigint) AS g
             WHERE NOT EXISTS (SELECT 1 FROM \(gaps) s WHERE s.consumer_name = $1 AND s.gap_position = g)
             """,
-            [name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible]
+            [
+                name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible,
+                self.instanceID, skipTo ?? range.positions.upperBound, firstSeenAt,
+            ]
         )
     }
 
