@@ -65,7 +65,9 @@ ALTER TABLE "consumer_checkpoints"
     ADD COLUMN IF NOT EXISTS gap_holder TEXT;
 
 -- Gap audit: one row per projection per position passed over; reason is 'aborted'
--- (proved dead) or 'timeout' (gap_skip_after).
+-- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
+-- skip_to_position and first_seen_at are eventsalsa/worker's columns, so the same rows
+-- fit a table it created.
 CREATE TABLE IF NOT EXISTS "consumer_gap_skips" (
     id BIGSERIAL PRIMARY KEY,
     consumer_name TEXT NOT NULL,
@@ -76,7 +78,10 @@ CREATE TABLE IF NOT EXISTS "consumer_gap_skips" (
 ALTER TABLE "consumer_gap_skips"
     ADD COLUMN IF NOT EXISTS reason TEXT,
     ADD COLUMN IF NOT EXISTS skipped_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-    ADD COLUMN IF NOT EXISTS highest_visible_position BIGINT;
+    ADD COLUMN IF NOT EXISTS highest_visible_position BIGINT,
+    ADD COLUMN IF NOT EXISTS worker_id UUID,
+    ADD COLUMN IF NOT EXISTS skip_to_position BIGINT,
+    ADD COLUMN IF NOT EXISTS first_seen_at TIMESTAMPTZ;
 CREATE INDEX IF NOT EXISTS "idx_consumer_gap_skips_consumer"
     ON "consumer_gap_skips" (consumer_name, gap_position);
 

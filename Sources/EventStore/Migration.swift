@@ -102,7 +102,9 @@ public enum Migration {
                 ADD COLUMN IF NOT EXISTS gap_holder TEXT;
 
             -- Gap audit: one row per projection per position passed over; reason is 'aborted'
-            -- (proved dead) or 'timeout' (gap_skip_after).
+            -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
+            -- skip_to_position and first_seen_at are eventsalsa/worker's columns, so the same rows
+            -- fit a table it created.
             CREATE TABLE IF NOT EXISTS \(gaps.quoted) (
                 id BIGSERIAL PRIMARY KEY,
                 consumer_name TEXT NOT NULL,
@@ -113,7 +115,10 @@ public enum Migration {
             ALTER TABLE \(gaps.quoted)
                 ADD COLUMN IF NOT EXISTS reason TEXT,
                 ADD COLUMN IF NOT EXISTS skipped_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-                ADD COLUMN IF NOT EXISTS highest_visible_position BIGINT;
+                ADD COLUMN IF NOT EXISTS highest_visible_position BIGINT,
+                ADD COLUMN IF NOT EXISTS worker_id UUID,
+                ADD COLUMN IF NOT EXISTS skip_to_position BIGINT,
+                ADD COLUMN IF NOT EXISTS first_seen_at TIMESTAMPTZ;
             CREATE INDEX IF NOT EXISTS \(index(gaps, "consumer"))
                 ON \(gaps.quoted) (consumer_name, gap_position);
 
@@ -136,19 +141,22 @@ public enum Migration {
         let events = schema.eventsTable
         let function = events.appending("_notify")
         let trigger = QualifiedName.quoteIdentifier("\(events.name)_notify")
+        // The channel is the trigger's argument, a string literal: the function's body is fixed
+        // text, so no channel name can end its dollar quote or become SQL.
         return """
             -- Wakes the daemon on commit: one notification per INSERT statement carrying the highest
-            -- new position (delivered only if the transaction commits, merged per transaction).
+            -- new position (delivered only if the transaction commits, merged per transaction) on
+            -- the channel given as the trigger's argument.
             CREATE OR REPLACE FUNCTION \(function.quoted)() RETURNS trigger LANGUAGE plpgsql AS $projectionist$
             BEGIN
-                PERFORM pg_notify(\(QualifiedName.quoteLiteral(channel)), (SELECT max(global_position) FROM new_rows)::text);
+                PERFORM pg_notify(TG_ARGV[0], (SELECT max(global_position) FROM new_rows)::text);
                 RETURN NULL;
             END
             $projectionist$;
             CREATE OR REPLACE TRIGGER \(trigger)
                 AFTER INSERT ON \(events.quoted)
                 REFERENCING NEW TABLE AS new_rows
-                FOR EACH STATEMENT EXECUTE FUNCTION \(function.quoted)();
+                FOR EACH STATEMENT EXECUTE FUNCTION \(function.quoted)(\(QualifiedName.quoteLiteral(channel)));
             """
     }
 }

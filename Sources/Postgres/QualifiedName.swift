@@ -50,9 +50,13 @@ public struct QualifiedName: Sendable, Hashable, CustomStringConvertible {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// Quotes a string literal (standard_conforming_strings): doubles single quotes.
+    /// Quotes a string literal: doubles single quotes; text with a backslash becomes an
+    /// `E'...'` literal with the backslashes doubled, which reads the same whatever
+    /// `standard_conforming_strings` is.
     public static func quoteLiteral(_ text: String) -> String {
-        "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+        let quoted = text.replacingOccurrences(of: "'", with: "''")
+        guard quoted.contains("\\") else { return "'" + quoted + "'" }
+        return "E'" + quoted.replacingOccurrences(of: "\\", with: "\\\\") + "'"
     }
 }
 

@@ -2,11 +2,43 @@ import EventStore
 import Foundation
 import Postgres
 
-/// The SQL of the checkpoint, gap-audit and dead-letter tables, for one schema.
-struct CheckpointStore: Sendable {
-    let schema: Schema
+/// The one owner of the checkpoint table's SQL (and of the gap-audit and dead-letter rows
+/// written with a checkpoint), for one schema: every statement touching those tables is here.
+public struct CheckpointStore: Sendable {
+    public let schema: Schema
+    /// The runtime instance writing through this store (`RuntimeOptions.instanceID`).
+    public let instanceID: UUID
+
+    /// - Parameters:
+    ///   - schema: the table names (INTERFACE.md's defaults unless given).
+    ///   - instanceID: written as `worker_id` into gap audit rows; pass `RuntimeOptions.instanceID`.
+    public init(schema: Schema = Schema(), instanceID: UUID = UUID()) {
+        self.schema = schema
+        self.instanceID = instanceID
+    }
 
     var checkpoints: String { self.schema.checkpointsTable.quoted }
+
+    /// The projection's checkpoint, read without a lock; nil when it has no row yet.
+    public func position(_ name: String, on connection: some PostgresQuerying) async throws -> Int64? {
+        try await connection.query("SELECT last_position FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
+            .first?.decode(Int64.self, at: 0)
+    }
+
+    /// What the daemon recorded for each of `names` that has a row (in no particular order).
+    public func records(_ names: [String], on connection: some PostgresQuerying) async throws -> [CheckpointRecord] {
+        try await connection.query(
+            """
+            SELECT consumer_name, last_position, state, last_error, extract(epoch FROM now() - heartbeat_at)::float8
+            FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])
+            """, [PostgresTextArray(names)]
+        ).map { row in
+            CheckpointRecord(
+                name: try row.decode(String.self, at: 0), position: try row.decode(Int64.self, at: 1),
+                state: try row.decode(String?.self, at: 2), lastError: try row.decode(String?.self, at: 3),
+                heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) })
+        }
+    }
 
     /// Creates the projection's row at 0 if it has none.
     func ensureRow(_ name: String, on connection: some PostgresQuerying) async throws {
@@ -29,10 +61,20 @@ struct CheckpointStore: Sendable {
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
     }
 
-    /// The checkpoint as committed, without a lock; nil when the projection has no row.
-    func position(_ name: String, on connection: some PostgresQuerying) async throws -> Int64? {
-        try await connection.query("SELECT last_position FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
-            .first?.decode(Int64.self, at: 0)
+    /// Deletes the rows of `names` (they start again from 0 when next run).
+    public func remove(_ names: [String], on connection: some PostgresQuerying) async throws {
+        try await connection.query("DELETE FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
+    }
+
+    /// Sets the checkpoint for `reset` (the row locked by `lock` in `tx`): clears the last
+    /// error, and a failed projection is catching up again.
+    func reset(_ name: String, to position: Int64, in tx: Transaction) async throws {
+        try await tx.query(
+            """
+            UPDATE \(self.checkpoints) SET last_position = $2, updated_at = now(), last_error = NULL,
+                state = CASE WHEN state = 'failed' THEN 'catching_up' ELSE state END
+            WHERE consumer_name = $1
+            """, [name, position])
     }
 
     /// Moves the checkpoint and records the runner's state in the same statement.
@@ -64,16 +106,24 @@ struct CheckpointStore: Sendable {
             ])
     }
 
-    /// One audit row per position passed over (none twice for the same projection and position).
-    func auditStatement(_ name: String, _ range: DeadRange, highestVisible: Int64) -> (String, [any PostgresEncodable]) {
+    /// One audit row per position passed over (none twice for the same projection and
+    /// position), with the columns eventsalsa/worker's table requires too: `worker_id` (this
+    /// store's instance), `skip_to_position` (the checkpoint the runner moves to; default the
+    /// range's last position) and `first_seen_at` (when the runner first met the gap; default now).
+    func auditStatement(
+        _ name: String, _ range: DeadRange, highestVisible: Int64, skipTo: Int64? = nil, firstSeenAt: Date? = nil
+    ) -> (String, [any PostgresEncodable]) {
         let gaps = self.schema.gapSkipsTable.quoted
         return (
             """
-            INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position)
-            SELECT $1, g, $4, $5 FROM generate_series($2::bigint, $3::bigint) AS g
+            INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position, worker_id, skip_to_position, first_seen_at)
+            SELECT $1, g, $4, $5, $6::uuid, $7, coalesce($8::timestamptz, now()) FROM generate_series($2::bigint, $3::bigint) AS g
             WHERE NOT EXISTS (SELECT 1 FROM \(gaps) s WHERE s.consumer_name = $1 AND s.gap_position = g)
             """,
-            [name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible]
+            [
+                name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible,
+                self.instanceID, skipTo ?? range.positions.upperBound, firstSeenAt,
+            ]
         )
     }
 

@@ -16,12 +16,7 @@ public enum ProjectionReset {
         return try await connection.transaction { tx in
             let (previous, _) = try await checkpoints.lock(projection.name, in: tx)
             if position == 0 { try await projection.reset(in: tx) }
-            try await tx.query(
-                """
-                UPDATE \(checkpoints.checkpoints) SET last_position = $2, updated_at = now(), last_error = NULL,
-                    state = CASE WHEN state = 'failed' THEN 'catching_up' ELSE state END
-                WHERE consumer_name = $1
-                """, [projection.name, position])
+            try await checkpoints.reset(projection.name, to: position, in: tx)
             if let channel = schema.notifyChannel, !channel.isEmpty {
                 try await tx.query("SELECT pg_notify($1, $2)", [channel, "reset \(projection.name)"])
             }

@@ -33,7 +33,7 @@ public struct ProjectionRunner: Sendable {
         var logger = logger
         logger[metadataKey: "projection"] = "\(projection.name)"
         self.logger = logger
-        self.checkpoints = CheckpointStore(schema: options.schema)
+        self.checkpoints = CheckpointStore(schema: options.schema, instanceID: options.instanceID)
         self.resolver = GapResolver(events: options.schema.eventsTable)
         self.reader = BatchReader(projection: projection, options: options)
     }

@@ -1,9 +1,13 @@
 import EventStore
+import Foundation
 
 /// How the runtime behaves; the defaults are INTERFACE.md's.
 public struct RuntimeOptions: Sendable {
     /// Table names and the notify channel (nil or empty: polling only).
     public var schema = Schema()
+    /// Identifies this runtime instance in what it writes (the `worker_id` of gap audit rows,
+    /// as eventsalsa/worker records its worker's id). A new random UUID unless set.
+    public var instanceID = UUID()
     /// Events read per batch transaction.
     public var batchSize = 1000
     /// A scoped projection scans this many times `batchSize` positions per batch (it still

@@ -9,7 +9,10 @@ public enum StartupCheck {
         "consumer_name", "last_position", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
         "gap_position", "gap_holder",
     ]
-    static let gapColumns = ["consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position"]
+    static let gapColumns = [
+        "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",
+        "first_seen_at",
+    ]
     static let deadLetterColumns = ["consumer_name", "global_position", "event_id", "event_type", "error", "failed_at"]
 
     /// - Throws: `SchemaError` naming the missing table or columns (and saying to run `migrate`),

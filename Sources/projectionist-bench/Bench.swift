@@ -60,7 +60,7 @@ struct Bench {
     /// Runs `projections` from checkpoint 0 until every one reaches the head. - Returns: seconds.
     func catchUp(_ projections: [any Projection], options: RuntimeOptions, admin: PostgresConnection) async throws -> Double {
         let names = projections.map(\.name)
-        try await admin.query("DELETE FROM consumer_checkpoints WHERE consumer_name = ANY($1::text[])", [PostgresTextArray(names)])
+        try await CheckpointStore().remove(names, on: admin)
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
         let cpuStart = processCPUSeconds()
@@ -266,10 +266,9 @@ struct Bench {
         let daemon = try ProjectionistProcess.start(["run", "--config", file], environment: environment, executable: executable)
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
+        let names = (1...count).map { "order_overview_m\($0)" }
         try await eventually("\(count) projections reach the head", timeout: Self.patience, every: .milliseconds(50)) {
-            try await admin.query(
-                "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'order_overview_m%' AND last_position = $1", [head]
-            )[0].decode(Int64.self, at: 0) == count
+            try await CheckpointStore().records(names, on: admin).filter({ $0.position == head }).count == count
         }
         let catchUpSeconds = (self.clock.now - start).seconds
         self.results.peakRSSMiB = readStatus(daemon.pid, "VmHWM") / 1024

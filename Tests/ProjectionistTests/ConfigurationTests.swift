@@ -86,6 +86,9 @@ import Testing
             ("worker:\n  slow_batch_warn: 0ms\n", "worker.slow_batch_warn", 2, "longer than 0"),
             ("store:\n  events_table: a.b.c\n", "store.events_table", 2, "not a table name"),
             ("store:\n  manage_schema: maybe\n", "store.manage_schema", 2, "true or false"),
+            ("store:\n  notify_channel: \"a$projectionist$b\"\n", "store.notify_channel", 2, "not a channel name"),
+            ("store:\n  notify_channel: wake up\n", "store.notify_channel", 2, "not a channel name"),
+            ("store:\n  notify_channel: \(String(repeating: "c", count: 64))\n", "store.notify_channel", 2, "at most 63"),
             (
                 "projections:\n  - name: a\n    handlers:\n      X: SELECT 1\n  - name: a\n    handlers:\n      X: SELECT 1\n",
                 "projections[1].name", 5, "duplicate projection name"
@@ -102,6 +105,17 @@ import Testing
         #expect(error.line == line)
         #expect(error.description.hasPrefix("bad.yaml:\(line): \(keyPath): "))
         #expect(error.description.contains(message), "\(error)")
+    }
+
+    @Test("a notify channel of letters, digits, '_', '.' and '-' up to 63 bytes is accepted as written; null means polling only")
+    func notifyChannel() throws {
+        let longest = String(repeating: "c", count: 63)
+        for channel in ["Orders.Events-v2", "_1", longest] {
+            let config = try ProjectionistConfiguration.parse("store:\n  notify_channel: \(channel)\n", file: "ok.yaml")
+            #expect(config.schema.notifyChannel == channel)
+        }
+        let polling = try ProjectionistConfiguration.parse("store:\n  notify_channel: null\n", file: "ok.yaml")
+        #expect(polling.schema.notifyChannel == nil)
     }
 
     @Test("broken YAML is a configuration error with a line")

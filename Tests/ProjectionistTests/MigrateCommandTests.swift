@@ -55,6 +55,22 @@ struct MigrateCommandTests {
         #expect(try await connection.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")[0].decode(Int64.self, at: 0) == 0)
     }
 
+    @Test("migrate with a bad store.notify_channel exits 78 naming the file and the key, before connecting")
+    func badNotifyChannel() async throws {
+        let config = TemporaryFile.write(
+            """
+            database:
+              url: "host=127.0.0.1 port=1 dbname=x"
+              startup_timeout: 1s
+            store:
+              notify_channel: "events'; DROP TABLE events; --"
+            """)
+        defer { TemporaryFile.remove(config) }
+        let output = try await ProjectionistProcess.run(["migrate", "--config", config])
+        #expect(output.status == 78)
+        #expect(output.stderr.contains("\(config):5: store.notify_channel:"), "\(output.stderr)")
+    }
+
     @Test("migrate against an unreachable database exits 69 after the startup timeout")
     func unreachable() async throws {
         let config = TemporaryFile.write(
@@ -94,12 +110,17 @@ struct MigrateCommandTests {
         #expect(withTrigger.status == 0)
         let triggerSQL = try String(contentsOfFile: "\(directory)/002.sql", encoding: .utf8)
         #expect(triggerSQL.contains("AFTER INSERT ON \"events\""))
-        #expect(triggerSQL.contains("pg_notify('wake_up'"))
+        #expect(triggerSQL.contains(#"EXECUTE FUNCTION "events_notify"('wake_up');"#))
 
         #expect(try await ProjectionistProcess.run(["migrations", "generate"]).status == 64)
         let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--events-table", "a.b.c"])
         #expect(bad.status == 64)
         #expect(bad.stderr.contains("--events-table"))
+        let badChannel = try await ProjectionistProcess.run([
+            "migrations", "generate", "--output", directory, "--notify-trigger", "--notify-channel", "x$projectionist$y",
+        ])
+        #expect(badChannel.status == 64)
+        #expect(badChannel.stderr.contains("--notify-channel"), "\(badChannel.stderr)")
         #expect(try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--frobnicate"]).status == 64)
         #expect(try await ProjectionistProcess.run(["frobnicate"]).status == 64)
     }

@@ -86,9 +86,9 @@ struct FailureTests {
         // The good prefix before the poison event committed; nothing after it.
         #expect(try await checkpoint("stopper", on: connection) == poisonPosition - 1)
         #expect(try await CounterProjection.numbers("stopper", on: connection).n == 3)
-        let row = try await connection.query("SELECT state, last_error FROM consumer_checkpoints WHERE consumer_name = 'stopper'")[0]
-        #expect(try row.decode(String.self, at: 0) == "failed")
-        #expect(try row.decode(String.self, at: 1).contains("position \(poisonPosition)"))
+        let stored = try #require(try await record("stopper", on: connection))
+        #expect(stored.state == "failed")
+        #expect(stored.lastError?.contains("position \(poisonPosition)") == true)
 
         #expect(try await CounterProjection.numbers("skipper", on: connection).n == 6)
         let letters = try await connection.query(

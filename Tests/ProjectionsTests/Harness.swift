@@ -1,5 +1,6 @@
 import EventStore
 import Postgres
+import Projections
 import TestSupport
 
 /// A migrated database with the test read models.
@@ -11,9 +12,14 @@ func projectionDatabase(_ label: String) async throws -> TestDatabase {
     return db
 }
 
+/// The projection's checkpoint; -1 while it has no row.
 func checkpoint(_ name: String, on connection: PostgresConnection) async throws -> Int64 {
-    try await connection.query("SELECT last_position FROM consumer_checkpoints WHERE consumer_name = $1", [name])
-        .first?.decode(Int64.self, at: 0) ?? -1
+    try await CheckpointStore().position(name, on: connection) ?? -1
+}
+
+/// The projection's checkpoint row as the daemon left it; nil while it has none.
+func record(_ name: String, on connection: PostgresConnection) async throws -> CheckpointRecord? {
+    try await CheckpointStore().records([name], on: connection).first
 }
 
 func head(on connection: PostgresConnection) async throws -> Int64 {

@@ -51,9 +51,8 @@ struct LatencyTests {
             let clock = ContinuousClock()
             let start = clock.now
             try await eventually("eight quick projections apply the new event", timeout: .seconds(5), every: .milliseconds(5)) {
-                let row = try await connection.query(
-                    "SELECT count(*) FROM consumer_checkpoints WHERE consumer_name LIKE 'quick%' AND last_position >= $1", [positions.last!])
-                return try row[0].decode(Int64.self, at: 0) == 8
+                let quick = try await CheckpointStore().records((0..<8).map { "quick\($0)" }, on: connection)
+                return quick.count == 8 && quick.allSatisfy { $0.position >= positions.last! }
             }
             let elapsed = clock.now - start
             print("nine projections: round \(round) reached the eight quick ones in \(elapsed)")

@@ -120,14 +120,11 @@ struct RuntimeTests {
         let db = try await projectionDatabase("rows")
         let connection = try await db.connect()
         let running = try RunningWorker(db, [CounterProjection(name: "fresh")])
-        try await eventually("row created and idle recorded") {
-            let row = try await connection.query("SELECT state FROM consumer_checkpoints WHERE consumer_name = 'fresh'")
-            return try row.first?.decode(String?.self, at: 0) == "idle"
-        }
+        try await eventually("row created and idle recorded") { try await record("fresh", on: connection)?.state == "idle" }
         await running.stop()
-        let state = try await connection.query("SELECT state, heartbeat_at IS NOT NULL FROM consumer_checkpoints WHERE consumer_name = 'fresh'")[0]
-        #expect(try state.decode(String.self, at: 0) == "stopped")
-        #expect(try state.decode(Bool.self, at: 1))
+        let stored = try #require(try await record("fresh", on: connection))
+        #expect(stored.state == "stopped")
+        #expect(stored.heartbeatAge != nil)
     }
 
     @Test("two workers on one database: one owns each projection, the other stands by and takes over")

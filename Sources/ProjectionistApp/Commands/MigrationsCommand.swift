@@ -21,7 +21,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Checkpoints table.") var checkpointsTable = "consumer_checkpoints"
     @Option(help: "Gap audit table.") var gapSkipsTable = "consumer_gap_skips"
     @Option(help: "Dead letter table.") var deadLettersTable = "consumer_dead_letters"
-    @Option(help: "Channel of the notify trigger.") var notifyChannel = "projectionist_events"
+    @Option(help: "Channel of the notify trigger: ASCII letters, digits, '_', '.', '-'; at most 63 bytes.") var notifyChannel = "projectionist_events"
     @Flag(help: "Install the notify trigger (lower latency, about 20 % less append throughput for concurrent writers).")
     var notifyTrigger = false
     @Flag(help: "Leave out the notify trigger (the default).") var noNotifyTrigger = false
@@ -48,6 +48,7 @@ struct GenerateCommand: ParsableCommand {
         schema.checkpointsTable = try name(self.checkpointsTable, "--checkpoints-table")
         schema.gapSkipsTable = try name(self.gapSkipsTable, "--gap-skips-table")
         schema.deadLettersTable = try name(self.deadLettersTable, "--dead-letters-table")
+        if let problem = NotifyChannel.problem(with: self.notifyChannel) { throw ValidationError("--notify-channel \(problem)") }
         schema.notifyChannel = self.notifyChannel.isEmpty ? nil : self.notifyChannel
         schema.notifyTrigger = self.notifyTrigger && !self.noNotifyTrigger
         return schema

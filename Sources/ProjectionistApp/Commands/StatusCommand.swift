@@ -3,6 +3,7 @@ import EventStore
 import Foundation
 import Logging
 import Postgres
+import Projections
 
 /// `projectionist status`: one row per configured projection, from the checkpoint table.
 struct StatusCommand: AsyncParsableCommand {
@@ -36,7 +37,7 @@ public struct StatusReport: Sendable {
     public var rows: [Row]
 
     /// A heartbeat older than this means the daemon is not running (killed, or never started).
-    static let staleAfter = 30
+    static let staleAfter: Duration = .seconds(30)
 
     /// - Throws: `SchemaError` when the tables are missing.
     public static func read(_ config: ProjectionistConfiguration, on connection: PostgresConnection) async throws -> StatusReport {
@@ -48,21 +49,13 @@ public struct StatusReport: Sendable {
         }
         let head = try await EventStore(schema.eventStore).latestPosition(on: connection)
         let names = config.projections.map(\.name)
-        let result = try await connection.query(
-            """
-            SELECT consumer_name, last_position, state, last_error,
-                   heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $2)
-            FROM \(schema.checkpointsTable.quoted) WHERE consumer_name = ANY($1::text[])
-            """, [PostgresTextArray(names), Int32(Self.staleAfter)])
         var found: [String: Row] = [:]
-        for row in result {
-            let name = try row.decode(String.self, at: 0)
-            let position = try row.decode(Int64.self, at: 1)
-            let stored = try row.decode(String?.self, at: 2)
-            let stale = try row.decode(Bool.self, at: 4)
-            let state = stored == "stopped" ? "stopped" : (stored == nil || stale ? "unknown" : stored!)
-            found[name] = Row(
-                name: name, position: position, lag: max(0, head - position), state: state, error: try row.decode(String?.self, at: 3))
+        for record in try await CheckpointStore(schema: schema).records(names, on: connection) {
+            let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
+            let state = record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
+            found[record.name] = Row(
+                name: record.name, position: record.position, lag: max(0, head - record.position), state: state,
+                error: record.lastError)
         }
         return StatusReport(
             head: head,

@@ -157,7 +157,9 @@ public struct ProjectionistConfiguration: Sendable {
             self.store.aggregateHeadsTable = try Self.tableName(value, "store.aggregate_heads_table", reader)
         }
         if let value = keys["notify_channel"] {
-            self.store.notifyChannel = reader.isNull(value) ? "" : try reader.string(value, at: "store.notify_channel")
+            let channel = reader.isNull(value) ? "" : try reader.string(value, at: "store.notify_channel")
+            if let problem = NotifyChannel.problem(with: channel) { throw reader.error("store.notify_channel", value, problem) }
+            self.store.notifyChannel = channel
         }
         if let value = keys["manage_schema"] { self.store.manageSchema = try reader.bool(value, at: "store.manage_schema") }
         if let value = keys["notify_trigger"] { self.store.notifyTrigger = try reader.bool(value, at: "store.notify_trigger") }
