@@ -27,16 +27,26 @@ public struct CheckpointStore: Sendable {
 
     /// What the daemon recorded for each of `names` that has a row (in no particular order).
     public func records(_ names: [String], on connection: some PostgresQuerying) async throws -> [CheckpointRecord] {
+        // The batch in flight: the open transaction of the session holding the projection's
+        // ownership lock (see `ProjectionRunner.owns`), as pg_stat_activity shows it.
         try await connection.query(
             """
-            SELECT consumer_name, last_position, state, last_error, extract(epoch FROM now() - heartbeat_at)::float8
-            FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])
+            SELECT c.consumer_name, c.last_position, c.state, c.last_error, extract(epoch FROM now() - c.heartbeat_at)::float8,
+                   (SELECT extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+                    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                      AND l.classid = hashtext('projectionist')::oid AND l.objid = hashtext(c.consumer_name)::oid
+                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                      AND a.state <> 'idle' AND a.xact_start IS NOT NULL
+                    LIMIT 1)
+            FROM \(self.checkpoints) c WHERE c.consumer_name = ANY($1::text[])
             """, [PostgresTextArray(names)]
         ).map { row in
             CheckpointRecord(
                 name: try row.decode(String.self, at: 0), position: try row.decode(Int64.self, at: 1),
                 state: try row.decode(String?.self, at: 2), lastError: try row.decode(String?.self, at: 3),
-                heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) })
+                heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) },
+                batchRunning: try row.decode(Double?.self, at: 5).map { Duration.seconds($0) })
         }
     }
 

@@ -119,6 +119,13 @@ struct RunnerStateMachine {
     private(set) var catchingUp = false
     /// After a failure in a multi-batch transaction: one batch per transaction up to here.
     private(set) var singleBatchUntil: Int64?
+    /// After a failure outside a handler (a lost connection, a deadlock): one batch per
+    /// transaction and no read-ahead for this many commits, so that under repeated failures the
+    /// smallest unit of work still gets through, and a large transaction is tried only once
+    /// several small ones went through.
+    private(set) var recoveringCommits = 0
+    static let recoveryCommits = 8
+    var recovering: Bool { self.recoveringCommits > 0 }
     /// No read-ahead before this instant (after the read-ahead connection failed).
     private(set) var readAheadResumes: ContinuousClock.Instant?
     private(set) var pollDelay: Duration
@@ -141,8 +148,12 @@ struct RunnerStateMachine {
         return .connect
     }
 
+    /// A new connection is open: the server is up, so the reconnect delays start over (a
+    /// transaction cut short again backs off from the first delay, not from where the failed
+    /// connection attempts left it).
     mutating func connected(now: ContinuousClock.Instant) -> Action {
         self.connected = true
+        self.reconnectBackoff.reset()
         return self.nextBatch(now: now)
     }
 
@@ -161,6 +172,7 @@ struct RunnerStateMachine {
     mutating func batchCommitted(_ summary: BatchSummary, now: ContinuousClock.Instant) -> Action {
         self.owned = true
         self.reconnectBackoff.reset()
+        self.recoveringCommits = max(0, self.recoveringCommits - 1)
         self.checkpoint = summary.checkpoint
         self.dead.forget(below: summary.checkpoint + 1)
         if summary.persisted { self.lastPersisted = now }
@@ -209,6 +221,7 @@ struct RunnerStateMachine {
             let transient = failure.isTransient
             if lost { self.connected = false; self.owned = false }
             self.catchingUp = false
+            self.recoveringCommits = Self.recoveryCommits
             self.state = .backingOff
             let delay = transient ? self.reconnectBackoff.next() : self.longestDelay()
             return .reconnect(
@@ -385,8 +398,8 @@ struct RunnerStateMachine {
         self.state = .running
         return .runBatch(
             BatchPlan(
-                maxBatches: self.singleBatchUntil == nil ? max(1, self.options.batchesPerTransaction) : 1,
-                readAhead: self.catchingUp && self.singleBatchUntil == nil && self.readAheadAllowed(now),
+                maxBatches: self.singleBatchUntil == nil && !self.recovering ? max(1, self.options.batchesPerTransaction) : 1,
+                readAhead: self.catchingUp && self.singleBatchUntil == nil && !self.recovering && self.readAheadAllowed(now),
                 dead: self.dead))
     }
 

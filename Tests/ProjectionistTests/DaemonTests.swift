@@ -74,7 +74,7 @@ struct DaemonTests {
         }
         let json = try await statusJSON(config)
         #expect(json["head"] as? Int == Int(last))
-        #expect(Set(projectionState(json).keys) == ["name", "position", "lag", "state", "error"])
+        #expect(Set(projectionState(json).keys) == ["name", "position", "lag", "state", "error", "slow_batch_seconds"])
         #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
         // WATCHDOG=1 about every second (half of 2 s) while healthy.
         let pingsBefore = notify.lines.filter { $0 == "WATCHDOG=1" }.count

@@ -172,6 +172,7 @@ struct FailurePathTests {
         let ownerQuery = """
             SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
               AND classid = hashtext('projectionist')::oid AND objid = hashtext('order_overview_v1')::oid
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """
         var owner: Int32?
         try await eventually("the runner owns the projection") {

@@ -258,7 +258,7 @@ import Testing
 
     // MARK: - Connection failures and stop
 
-    @Test("transient errors reconnect after jittered, doubling delays; a commit resets them")
+    @Test("transient errors reconnect after jittered, doubling delays; a new connection or a commit resets them")
     func transientBackoff() {
         var machine = self.machine()
         let lost = RunnerFailure.transient(message: "gone", connectionLost: true)
@@ -269,12 +269,32 @@ import Testing
         let second = try! #require(machine.failed(lost, now: self.t0).reconnect)
         #expect(second.after >= .milliseconds(100) && second.after <= .milliseconds(200))
         _ = machine.connected(now: self.t0)
+        let afterConnect = try! #require(machine.failed(lost, now: self.t0).reconnect)
+        #expect(afterConnect.after <= .milliseconds(100))
+        _ = machine.waited(woken: false, now: self.t0)
+        _ = machine.connected(now: self.t0)
         _ = machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: 1, full: true), now: self.t0)
         let afterCommit = try! #require(
             machine.failed(.transient(message: "40001", connectionLost: false), now: self.t0).reconnect)
         #expect(!afterCommit.closeConnection)
         #expect(afterCommit.after <= .milliseconds(100))
         #expect(machine.waited(woken: false, now: self.t0).kind == .runBatch)
+    }
+
+    @Test("after a lost connection: one batch per transaction without read-ahead for 8 commits, then catch-up as before")
+    func recoveringIsSmall() {
+        var machine = self.machine()
+        _ = machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: 100, readAhead: true, full: true), now: self.t0)
+        _ = machine.failed(.transient(message: "gone", connectionLost: true), now: self.t0)
+        #expect(machine.waited(woken: false, now: self.t0).kind == .connect)
+        let plan = try! #require(machine.connected(now: self.t0).plan)
+        #expect(plan.maxBatches == 1 && !plan.readAhead)
+        var plans: [RunnerStateMachine.BatchPlan] = []
+        for position in 1...8 {
+            plans.append(machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: Int64(100 + position), full: true), now: self.t0).plan!)
+        }
+        #expect(plans.prefix(7).allSatisfy { $0.maxBatches == 1 && !$0.readAhead })
+        #expect(plans[7].maxBatches == 8 && plans[7].readAhead)
     }
 
     @Test("a permanent error marks the projection failed and waits the longest delay")

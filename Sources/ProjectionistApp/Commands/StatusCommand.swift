@@ -32,6 +32,8 @@ public struct StatusReport: Sendable {
         public var lag: Int64
         public var state: String
         public var error: String?
+        /// Seconds the owner's batch has been running, when longer than `worker.slow_batch_warn`.
+        public var slowBatchSeconds: Int?
     }
     public var head: Int64
     public var rows: [Row]
@@ -53,18 +55,22 @@ public struct StatusReport: Sendable {
         for record in try await CheckpointStore(schema: schema).records(names, on: connection) {
             let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
             let state = record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
+            let slow = record.batchRunning.flatMap { $0 > config.worker.slowBatchWarn ? Int($0.components.seconds) : nil }
             found[record.name] = Row(
                 name: record.name, position: record.position, lag: max(0, head - record.position), state: state,
-                error: record.lastError)
+                error: record.lastError, slowBatchSeconds: slow)
         }
         return StatusReport(
             head: head,
-            rows: names.map { found[$0] ?? Row(name: $0, position: 0, lag: head, state: "unknown", error: nil) })
+            rows: names.map { found[$0] ?? Row(name: $0, position: 0, lag: head, state: "unknown", error: nil, slowBatchSeconds: nil) })
     }
 
     public var json: String {
         let projections: [[String: Any]] = self.rows.map {
-            ["name": $0.name, "position": $0.position, "lag": $0.lag, "state": $0.state, "error": $0.error ?? NSNull()]
+            [
+                "name": $0.name, "position": $0.position, "lag": $0.lag, "state": $0.state, "error": $0.error ?? NSNull(),
+                "slow_batch_seconds": $0.slowBatchSeconds ?? NSNull(),
+            ]
         }
         let data = try! JSONSerialization.data(
             withJSONObject: ["head": self.head, "projections": projections], options: [.sortedKeys])
@@ -80,8 +86,16 @@ public struct StatusReport: Sendable {
         var lines = ["head: \(self.head)", "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  ERROR"]
         for row in self.rows {
             lines.append(
-                "\(pad(row.name, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(row.error ?? "")")
+                "\(pad(row.name, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(row.note)")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension StatusReport.Row {
+    /// The table's last column: the last error, and a batch running past `slow_batch_warn`.
+    var note: String {
+        let slow = self.slowBatchSeconds.map { "batch running \($0) s (slow_batch_warn)" }
+        return [slow, self.error].compactMap { $0 }.joined(separator: "; ")
     }
 }
