@@ -116,22 +116,32 @@ struct Bench {
         // Each projection's own statements, prepared once, parameters encoded beforehand: only the
         // server's work (and the round trips of 1,000-statement pipelines) is timed.
         let sql = try self.exampleConfiguration().sqlProjections()[0]
-        self.results.ceiling = try await self.ceiling(of: overview, orderEvents, admin: admin)
-        self.results.ceilingSQL = try await self.ceiling(of: sql, orderEvents, admin: admin)
-        print("ceiling: \(Int(self.results.ceiling)) events/s with the Swift projection's statements, \(Int(self.results.ceilingSQL)) with the SQL projection's")
-
-        // Catch-up as the SQL projection from the YAML example, then as the Swift projection.
-        try await admin.execute(script: "TRUNCATE order_overview_v1")
-        let sqlSeconds = try await self.catchUp([sql], options: self.options(), admin: admin)
-        self.results.catchUpSQL = Double(orderEvents.count) / sqlSeconds
-        self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
-        print("catch-up, SQL projection: \(Int(self.results.catchUpSQL)) events/s")
-
-        try await admin.execute(script: "TRUNCATE order_overview_v1")
-        let swiftSeconds = try await self.catchUp([overview], options: self.options(), admin: admin)
-        self.results.catchUpSwift = Double(orderEvents.count) / swiftSeconds
-        self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
-        print("catch-up, Swift projection: \(Int(self.results.catchUpSwift)) events/s")
+        // Ceilings and catch-ups alternate for BENCH_ROUNDS rounds (default 3) and each figure is
+        // the median of its rounds: the server's speed drifts on a shared machine, and a ratio of
+        // two single measurements taken a minute apart drifts with it.
+        let rounds = max(1, Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 3)
+        var ceilings: [Double] = [], ceilingsSQL: [Double] = [], catchUpsSQL: [Double] = [], catchUpsSwift: [Double] = []
+        for round in 1...rounds {
+            ceilings.append(try await self.ceiling(of: overview, orderEvents, admin: admin))
+            ceilingsSQL.append(try await self.ceiling(of: sql, orderEvents, admin: admin))
+            // Catch-up as the SQL projection from the YAML example, then as the Swift projection.
+            try await admin.execute(script: "TRUNCATE order_overview_v1")
+            catchUpsSQL.append(Double(orderEvents.count) / (try await self.catchUp([sql], options: self.options(), admin: admin)))
+            self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
+            try await admin.execute(script: "TRUNCATE order_overview_v1")
+            catchUpsSwift.append(Double(orderEvents.count) / (try await self.catchUp([overview], options: self.options(), admin: admin)))
+            self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
+            print(String(
+                format: "round %d: ceilings %.0f (Swift) / %.0f (SQL) events/s; catch-up SQL %.0f (%.0f %%), Swift %.0f (%.0f %%)",
+                round, ceilings[round - 1], ceilingsSQL[round - 1], catchUpsSQL[round - 1], 100 * catchUpsSQL[round - 1] / ceilingsSQL[round - 1],
+                catchUpsSwift[round - 1], 100 * catchUpsSwift[round - 1] / ceilings[round - 1]))
+        }
+        self.results.ceiling = median(ceilings)
+        self.results.ceilingSQL = median(ceilingsSQL)
+        self.results.catchUpSQL = median(catchUpsSQL)
+        self.results.catchUpSwift = median(catchUpsSwift)
+        print("ceiling (median of \(rounds)): \(Int(self.results.ceiling)) events/s with the Swift projection's statements, \(Int(self.results.ceilingSQL)) with the SQL projection's")
+        print("catch-up (median of \(rounds)): SQL projection \(Int(self.results.catchUpSQL)) events/s, Swift projection \(Int(self.results.catchUpSwift)) events/s")
 
         // Scoped: the same SQL over the Refund type (5 % of the log); events/s counts the log it covers.
         let refundsProjection = try SQLProjection(
@@ -294,6 +304,14 @@ func readStatus(_ pid: Int32, _ field: String) -> Double {
         return Double(line.split(separator: " ").dropFirst().first { Double($0) != nil } ?? "0") ?? 0
     }
     return 0
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 func format(_ duration: Duration) -> String { String(format: "%.1f s", duration.seconds) }

@@ -6,6 +6,7 @@ import Postgres
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
 // BENCH_ONLY=throughput or memory (one part, while tuning), BENCH_CPU (CPU seconds per catch-up),
+// BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its rounds),
 // BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part.
 // Arguments: --json FILE writes the figures as JSON.
 
