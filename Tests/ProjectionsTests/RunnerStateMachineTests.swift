@@ -256,6 +256,27 @@ import Testing
         #expect(machine.checkpoint == 0)
     }
 
+    @Test("the remaining transitions: a batch that passes on isolation, a retry that finds the checkpoint moved, a standby's recheck, a handler error outside a batch")
+    func remainingTransitions() {
+        var machine = self.machine()
+        let failure = self.failure([7, 8], checkpoint: 5)
+        _ = machine.batchFailed(failure, now: self.t0)
+        #expect(machine.isolated(.passed, now: self.t0).kind == .runBatch)
+        _ = machine.batchFailed(failure, now: self.t0)
+        _ = machine.isolated(.failing(self.event(7), failure.error), now: self.t0)
+        #expect(machine.retried(.moved, now: self.t0).kind == .runBatch)
+
+        var standby = self.machine()
+        let wait = try! #require(standby.notOwner(now: self.t0).wait)
+        #expect(wait.until == self.t0 + .seconds(1) && wait.closeReader && !wait.recordStateFirst)
+        #expect(standby.waited(woken: false, now: self.t0 + .seconds(1)).kind == .runBatch)
+
+        var preparing = self.machine()
+        let reconnect = try! #require(preparing.failed(.handler(message: "cannot prepare"), now: self.t0).reconnect)
+        #expect(reconnect.failed == "cannot prepare" && !reconnect.closeConnection)
+        #expect(reconnect.after >= .seconds(15))
+    }
+
     // MARK: - Connection failures and stop
 
     @Test("transient errors reconnect after jittered, doubling delays; a new connection or a commit resets them")
