@@ -180,7 +180,10 @@ extension ProjectionRunner {
             self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, status: status, to: &pipeline)
         }
         if pipeline.isEmpty { return nil }
-        return SentBatch(ticket: try await connection.send(pipeline, discardingResults: true), work: work, owners: owners)
+        // Keep what a failure needs (the events), not the statements already on the wire.
+        var sent = work
+        sent.statements = nil
+        return SentBatch(ticket: try await connection.send(pipeline, discardingResults: true), work: sent, owners: owners)
     }
 
     /// Reads a sent batch's results. On failure, reads the later pipeline (`draining`) too, so
