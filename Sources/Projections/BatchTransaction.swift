@@ -76,6 +76,10 @@ extension ProjectionRunner {
                         let sent = try await self.send(work, of: projection, after: previous, on: tx.connection)
                         if let previous { try await self.finish(previous, draining: sent?.ticket, on: tx.connection) }
                         inFlight = sent
+                        if !self.options.pipelinesInFlight, let sent {
+                            inFlight = nil
+                            try await self.finish(sent, draining: nil, on: tx.connection)
+                        }
                     } else {
                         try await self.apply(work, in: tx)
                     }

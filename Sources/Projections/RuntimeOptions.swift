@@ -17,6 +17,10 @@ public struct RuntimeOptions: Sendable {
     /// second connection) or as many as fit in `transactionTimeBudget`: fewer commits, same memory.
     public var batchesPerTransaction = 8
     public var transactionTimeBudget: Duration = .milliseconds(500)
+    /// Within such a transaction, send a `StatementProjection`'s next batch before reading the
+    /// previous batch's results (several pipelines in flight on the connection); false: read each
+    /// batch's results before sending the next. The benchmark measures both side by side.
+    public var pipelinesInFlight = true
     /// First idle poll delay; doubles while idle up to `maxPollInterval`; reset on progress or wakeup.
     public var pollInterval: Duration = .seconds(1)
     public var maxPollInterval: Duration = .seconds(30)

@@ -121,6 +121,7 @@ struct Bench {
         // two single measurements taken a minute apart drifts with it.
         let rounds = max(1, Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 3)
         var ceilings: [Double] = [], ceilingsSQL: [Double] = [], catchUpsSQL: [Double] = [], catchUpsSwift: [Double] = []
+        var catchUpsSwiftOneAtATime: [Double] = []
         for round in 1...rounds {
             ceilings.append(try await self.ceiling(of: overview, orderEvents, admin: admin))
             ceilingsSQL.append(try await self.ceiling(of: sql, orderEvents, admin: admin))
@@ -131,15 +132,24 @@ struct Bench {
             try await admin.execute(script: "TRUNCATE order_overview_v1")
             catchUpsSwift.append(Double(orderEvents.count) / (try await self.catchUp([overview], options: self.options(), admin: admin)))
             self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
+            // The same without pipelines in flight (each batch's results read before the next is sent).
+            try await admin.execute(script: "TRUNCATE order_overview_v1")
+            let oneAtATime = self.options { $0.pipelinesInFlight = false }
+            catchUpsSwiftOneAtATime.append(Double(orderEvents.count) / (try await self.catchUp([overview], options: oneAtATime, admin: admin)))
+            self.results.oracleDifferences += try await OrderWorkload.oracleDifferences(on: admin)
             print(String(
                 format: "round %d: ceilings %.0f (Swift) / %.0f (SQL) events/s; catch-up SQL %.0f (%.0f %%), Swift %.0f (%.0f %%)",
                 round, ceilings[round - 1], ceilingsSQL[round - 1], catchUpsSQL[round - 1], 100 * catchUpsSQL[round - 1] / ceilingsSQL[round - 1],
                 catchUpsSwift[round - 1], 100 * catchUpsSwift[round - 1] / ceilings[round - 1]))
+            print(String(
+                format: "  Swift without pipelines in flight: %.0f (%.0f %%)",
+                catchUpsSwiftOneAtATime[round - 1], 100 * catchUpsSwiftOneAtATime[round - 1] / ceilings[round - 1]))
         }
         self.results.ceiling = median(ceilings)
         self.results.ceilingSQL = median(ceilingsSQL)
         self.results.catchUpSQL = median(catchUpsSQL)
         self.results.catchUpSwift = median(catchUpsSwift)
+        self.results.catchUpSwiftOneAtATime = median(catchUpsSwiftOneAtATime)
         print("ceiling (median of \(rounds)): \(Int(self.results.ceiling)) events/s with the Swift projection's statements, \(Int(self.results.ceilingSQL)) with the SQL projection's")
         print("catch-up (median of \(rounds)): SQL projection \(Int(self.results.catchUpSQL)) events/s, Swift projection \(Int(self.results.catchUpSwift)) events/s")
 
@@ -352,6 +362,8 @@ struct BenchResults: Codable {
     var ceilingSQL: Double = 0
     var catchUpSQL: Double = 0
     var catchUpSwift: Double = 0
+    /// The Swift projection without pipelines in flight (`RuntimeOptions.pipelinesInFlight` off).
+    var catchUpSwiftOneAtATime: Double = 0
     var scopedCatchUp: Double = 0
     var oracleDifferences: Int64 = 0
     var latencyNotify: Percentiles?
@@ -374,8 +386,9 @@ struct BenchResults: Codable {
             ("events in the log", "\(self.events)", "", ""),
             ("ceiling, Swift projection's statements", "\(Int(self.ceiling)) events/s", "pipelined, 1,000 per transaction", ""),
             ("ceiling, SQL projection's statements", "\(Int(self.ceilingSQL)) events/s", "pipelined, 1,000 per transaction", ""),
-            ("catch-up, SQL projection (YAML)", "\(Int(self.catchUpSQL)) events/s", "\(pct(self.catchUpSQL, self.ceilingSQL)) of its ceiling ≥ 85 %", check(self.catchUpSQL >= 0.85 * self.ceilingSQL)),
-            ("catch-up, Swift projection", "\(Int(self.catchUpSwift)) events/s", "\(pct(self.catchUpSwift, self.ceiling)) of its ceiling ≥ 85 %", check(self.catchUpSwift >= 0.85 * self.ceiling)),
+            ("catch-up, SQL projection (YAML)", "\(Int(self.catchUpSQL)) events/s", "\(pct(self.catchUpSQL, self.ceilingSQL)) of its ceiling ≥ 92 %", check(self.catchUpSQL >= 0.92 * self.ceilingSQL)),
+            ("catch-up, Swift projection", "\(Int(self.catchUpSwift)) events/s", "\(pct(self.catchUpSwift, self.ceiling)) of its ceiling ≥ 92 %", check(self.catchUpSwift >= 0.92 * self.ceiling)),
+            ("  the same, one pipeline at a time", "\(Int(self.catchUpSwiftOneAtATime)) events/s", "\(pct(self.catchUpSwiftOneAtATime, self.ceiling)) of its ceiling", ""),
             ("scoped catch-up (5 % of the log)", "\(Int(self.scopedCatchUp)) events/s", String(format: "%.1f× unscoped ≥ 5×", self.catchUpSQL > 0 ? self.scopedCatchUp / self.catchUpSQL : 0), check(self.scopedCatchUp >= 5 * self.catchUpSQL)),
             ("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)),
         ]

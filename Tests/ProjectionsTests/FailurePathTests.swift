@@ -198,3 +198,31 @@ struct FailurePathTests {
         #expect(owners == [owner!])
     }
 }
+
+/// Catch-up with several pipelines in flight: a failing batch while the next one is already sent.
+@Suite(.timeLimit(.minutes(2)))
+struct PipelinesInFlightCatchUpTests {
+    @Test("a poison event deep in a catch-up, with and without pipelines in flight: every other event once, the poison dead-lettered", arguments: [true, false])
+    func poisonWithPipelinesInFlight(_ inFlight: Bool) async throws {
+        let db = try await projectionDatabase("in_flight")
+        let connection = try await db.connect()
+        _ = try await Seeder.seedOrders(1_000, on: connection)
+        let poison = try await EventStore().appendInOwnTransaction(
+            [Event(aggregateType: "Order", aggregateID: "poison", eventType: "Poison", payload: Array("{}".utf8))],
+            expected: .noStream, on: connection)[0]
+        _ = try await Seeder.seedOrders(1_000, from: 1_000, on: connection)
+        let last = try await head(on: connection)
+        let statement = "INSERT INTO counter_log VALUES ($projection, $global_position / CASE WHEN $event_type = 'Poison' THEN 0 ELSE 1 END)"
+        let projection = try SQLProjection(
+            name: "logger", aggregateTypes: nil, onError: .skip, setup: nil, reset: nil,
+            handlers: ["OrderPlaced", "OrderLineAdded", "OrderConfirmed", "Poison"].map { ($0, [statement]) })
+        let running = try RunningWorker(db, [projection], options: testOptions { $0.batchSize = 100; $0.pipelinesInFlight = inFlight })
+        try await eventually("the projection reaches the head") { try await checkpoint("logger", on: connection) == last }
+        await running.stop()
+        let numbers = try await CounterProjection.numbers("logger", on: connection)
+        #expect(numbers.rows == last - 1)
+        #expect(numbers.distinct == last - 1)
+        let letters = try await connection.query("SELECT global_position FROM consumer_dead_letters WHERE consumer_name = 'logger'")
+        #expect(try letters.map { try $0.decode(Int64.self, at: 0) } == [poison])
+    }
+}
