@@ -36,11 +36,13 @@ struct BatchReader: Sendable {
 
     var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil }
 
-    func read(after checkpoint: Int64, scan: Int, on database: some PostgresQuerying) async throws -> Batch {
+    /// - Parameter events: the most events to apply (`batchSize`, fewer while transactions keep failing).
+    func read(after checkpoint: Int64, scan: Int, limit events: Int? = nil, on database: some PostgresQuerying) async throws -> Batch {
+        let eventLimit = min(events ?? self.batchSize, self.batchSize)
         let events = self.events.quoted
         let columns = PersistedEvent.columns
         let sql: String
-        let limit = self.scoped ? scan : self.batchSize
+        let limit = self.scoped ? scan : eventLimit
         var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
         if self.scoped {
             var conditions: [String] = []
@@ -75,7 +77,7 @@ struct BatchReader: Sendable {
                 batch.positions.append(position)
                 continue
             }
-            if batch.events.count == self.batchSize {  // the next batch starts here
+            if batch.events.count == eventLimit {  // the next batch starts here
                 batch.full = true
                 return batch
             }

@@ -48,7 +48,7 @@ extension ProjectionRunner {
                     // (A read on the main connection happens only with nothing in flight: round 1.)
                     let batch =
                         if let ahead = readAhead, ahead.after == checkpoint { ahead }
-                        else { try await self.reader.read(after: checkpoint, scan: scan, on: tx) }
+                        else { try await self.reader.read(after: checkpoint, scan: scan, limit: plan.batchSize, on: tx) }
                     readAhead = nil
                     let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
                     let events = batch.events.filter { $0.globalPosition <= frontier.position }
@@ -64,7 +64,7 @@ extension ProjectionRunner {
                     // The read-ahead runs on its own connection, concurrently with the pipelines.
                     async let ahead: Result<Batch, any Error>? =
                         if let activeReader, readerUsable, batch.full, !frontier.isBlocked, round < plan.maxBatches {
-                            await self.readAhead(after: frontier.position, scan: nextScan, on: activeReader)
+                            await self.readAhead(after: frontier.position, scan: nextScan, limit: plan.batchSize, on: activeReader)
                         } else { nil }
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
                     let work = BatchWork(
@@ -231,9 +231,9 @@ extension ProjectionRunner {
 
     /// Reads the batch after `position` on the read-ahead connection; a failure is a value, so
     /// that it never rolls back the transaction the main connection is applying.
-    private func readAhead(after position: Int64, scan: Int, on reader: PostgresConnection) async -> Result<Batch, any Error> {
+    private func readAhead(after position: Int64, scan: Int, limit: Int, on reader: PostgresConnection) async -> Result<Batch, any Error> {
         do {
-            return .success(self.prepared(try await self.reader.read(after: position, scan: scan, on: reader)))
+            return .success(self.prepared(try await self.reader.read(after: position, scan: scan, limit: limit, on: reader)))
         } catch {
             return .failure(error)
         }

@@ -36,6 +36,10 @@ extension RunnerStateMachine {
     struct BatchPlan: Sendable, Equatable {
         /// Batches one transaction may carry.
         var maxBatches: Int
+        /// Events one batch applies at most: `batchSize`, halved after each failure outside a
+        /// handler (down to a sixteenth) and doubled back after each commit, so that work still
+        /// gets through when transactions keep being cut short.
+        var batchSize: Int
         /// Whether a second connection may read the next batch ahead.
         var readAhead: Bool
         /// Positions known never to appear (passed over and audited).

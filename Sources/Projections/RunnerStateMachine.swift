@@ -26,6 +26,8 @@ struct RunnerStateMachine {
     private(set) var recoveringCommits = 0
     static let recoveryCommits = 8
     var recovering: Bool { self.recoveringCommits > 0 }
+    /// The events a batch applies at most now (see `BatchPlan.batchSize`).
+    private(set) var batchSize: Int
     /// No read-ahead before this instant (after the read-ahead connection failed).
     private(set) var readAheadResumes: ContinuousClock.Instant?
     private(set) var pollDelay: Duration
@@ -37,6 +39,7 @@ struct RunnerStateMachine {
         self.options = options
         self.onError = onError
         self.pollDelay = options.pollInterval
+        self.batchSize = max(1, options.batchSize)
         self.reconnectBackoff = options.reconnectBackoff
         self.readAheadBackoff = options.reconnectBackoff
     }
@@ -73,6 +76,7 @@ struct RunnerStateMachine {
         self.owned = true
         self.reconnectBackoff.reset()
         self.recoveringCommits = max(0, self.recoveringCommits - 1)
+        self.batchSize = min(max(1, self.options.batchSize), self.batchSize * 2)
         self.checkpoint = summary.checkpoint
         self.dead.forget(below: summary.checkpoint + 1)
         if summary.persisted { self.lastPersisted = now }
@@ -122,6 +126,7 @@ struct RunnerStateMachine {
             if lost { self.connected = false; self.owned = false }
             self.catchingUp = false
             self.recoveringCommits = Self.recoveryCommits
+            self.batchSize = max(max(1, self.options.batchSize / 16), self.batchSize / 2)
             self.state = .backingOff
             let delay = transient ? self.reconnectBackoff.next() : self.longestDelay()
             return .reconnect(
@@ -299,6 +304,7 @@ struct RunnerStateMachine {
         return .runBatch(
             BatchPlan(
                 maxBatches: self.singleBatchUntil == nil && !self.recovering ? max(1, self.options.batchesPerTransaction) : 1,
+                batchSize: self.batchSize,
                 readAhead: self.catchingUp && self.singleBatchUntil == nil && !self.recovering && self.readAheadAllowed(now),
                 dead: self.dead))
     }

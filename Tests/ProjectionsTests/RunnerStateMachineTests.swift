@@ -51,7 +51,7 @@ import Testing
     func catchUp() {
         var machine = self.machine()
         let plan = machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: 100, readAhead: true, full: true), now: self.t0)
-        #expect(plan.plan == RunnerStateMachine.BatchPlan(maxBatches: 8, readAhead: true, dead: DeadPositions()))
+        #expect(plan.plan == RunnerStateMachine.BatchPlan(maxBatches: 8, batchSize: 1000, readAhead: true, dead: DeadPositions()))
         #expect(machine.checkpoint == 100)
     }
 
@@ -316,6 +316,24 @@ import Testing
         }
         #expect(plans.prefix(7).allSatisfy { $0.maxBatches == 1 && !$0.readAhead })
         #expect(plans[7].maxBatches == 8 && plans[7].readAhead)
+    }
+
+    @Test("failures halve the batch down to a sixteenth of batch_size; commits double it back")
+    func batchSizeAdapts() {
+        var machine = self.machine()
+        var sizes: [Int] = []
+        for _ in 0..<6 {
+            _ = machine.failed(.transient(message: "killed", connectionLost: true), now: self.t0)
+            _ = machine.waited(woken: false, now: self.t0)
+            sizes.append(machine.connected(now: self.t0).plan!.batchSize)
+        }
+        #expect(sizes == [500, 250, 125, 62, 62, 62])
+        var growing: [Int] = []
+        for position in 1...6 {
+            growing.append(
+                machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: Int64(position), full: true), now: self.t0).plan!.batchSize)
+        }
+        #expect(growing == [124, 248, 496, 992, 1000, 1000])
     }
 
     @Test("a permanent error marks the projection failed and waits the longest delay")
