@@ -28,7 +28,7 @@ public struct CheckpointStore: Sendable {
     /// What the daemon recorded for each of `names` that has a row (in no particular order).
     public func records(_ names: [String], on connection: some PostgresQuerying) async throws -> [CheckpointRecord] {
         // The batch in flight: the open transaction of the session holding the projection's
-        // ownership lock (see `ProjectionRunner.owns`), as pg_stat_activity shows it.
+        // ownership lock (see `claimOwnership`), as pg_stat_activity shows it.
         try await connection.query(
             """
             SELECT c.consumer_name, c.last_position, c.state, c.last_error, extract(epoch FROM now() - c.heartbeat_at)::float8,
@@ -48,6 +48,19 @@ public struct CheckpointStore: Sendable {
                 heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) },
                 batchRunning: try row.decode(Double?.self, at: 5).map { Duration.seconds($0) })
         }
+    }
+
+    /// Whether this session owns the projection: a session-level advisory lock, taken if free.
+    /// Another instance's runner waits in `standby` and takes over when this session ends.
+    /// `records` reads the same lock to find the owner's batch in flight.
+    func claimOwnership(_ name: String, on connection: some PostgresQuerying) async throws -> Bool {
+        try await connection.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                             AND classid = hashtext('projectionist')::oid AND objid = hashtext($1)::oid AND objsubid = 2)
+                   OR pg_try_advisory_lock(hashtext('projectionist'), hashtext($1))
+            """, [name]
+        )[0].decode(Bool.self, at: 0)
     }
 
     /// Creates the projection's row at 0 if it has none.

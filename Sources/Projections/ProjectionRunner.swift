@@ -85,7 +85,7 @@ public struct ProjectionRunner: Sendable {
 
         case .runBatch(let plan):
             let connection = try await self.connection(&session)
-            guard try await self.owns(connection) else {
+            guard try await self.checkpoints.claimOwnership(self.name, on: connection) else {
                 self.board.update(self.name) { $0.state = .standby }
                 return machine.notOwner(now: .now)
             }
@@ -210,18 +210,6 @@ public struct ProjectionRunner: Sendable {
         let pid = await connection.backendPID
         self.logger.debug("Connected.", metadata: ["db.pid": "\(pid)"])
         return connection
-    }
-
-    /// Whether this session owns the projection (a session-level advisory lock: another
-    /// instance's runner waits in `standby` and takes over when this session ends).
-    private func owns(_ connection: PostgresConnection) async throws -> Bool {
-        let result = try await connection.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                             AND classid = hashtext('projectionist')::oid AND objid = hashtext($1)::oid AND objsubid = 2)
-                   OR pg_try_advisory_lock(hashtext('projectionist'), hashtext($1))
-            """, [self.name])
-        return try result[0].decode(Bool.self, at: 0)
     }
 
     private func closeReader(_ session: inout Session) async {

@@ -81,7 +81,7 @@ extension RunnerStateMachine {
         case idle(pollDeadline: ContinuousClock.Instant)
         case standby
         case gap(Gap)
-        case isolating(BatchFailure)
+        case isolating
         case retrying(Retrying)
         case parked(Parked)
         case backingOff

@@ -112,7 +112,7 @@ struct RunnerStateMachine {
             // Batches before the failing one were rolled back with it: redo them one per transaction.
             return self.nextBatch(now: now)
         }
-        self.state = .isolating(failure)
+        self.state = .isolating
         return .isolate(failure)
     }
 
@@ -180,7 +180,7 @@ struct RunnerStateMachine {
         guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
         if visible { return self.nextBatch(now: now) }
         if remaining == 0 { return .findVisible(gap.unresolved) }
-        if let skipAfter = self.options.gapSkipAfter, now - gap.started >= skipAfter {
+        if self.skippingGap(now: now) {
             for range in gap.unresolved { self.dead.insert(range, reason: .timeout) }
             return self.nextBatch(now: now)
         }
