@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 .target(name: "CSystemd", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "TestSupport"]),
         .executableTarget(
@@ -66,7 +67,12 @@ let package = Package(
                 "Projections", "EventStore", "Postgres", "TestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(
+            name: "SystemdTests",
+            dependencies: [
+                "Systemd", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .testTarget(
             name: "ProjectionistTests",
             dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "TestSupport"]),

@@ -8,9 +8,10 @@ import UnixSignals
 
 /// `projectionist run`: the daemon in the foreground until SIGTERM/SIGINT.
 ///
-/// A `ServiceGroup` of two services: the worker (after waiting for the database and checking
-/// the schema) and the `HealthReporter`. A signal shuts them down gracefully in reverse order:
-/// the reporter says `STOPPING=1`, then the runners stop and record it.
+/// A `ServiceGroup` of three services: the worker (after waiting for the database and checking
+/// the schema), the `IdleMemoryTrimmer` and the systemd `HealthReporter`. A signal shuts them
+/// down gracefully in reverse order: the reporter says `STOPPING=1`, then the runners stop and
+/// record it.
 public struct Daemon: Sendable {
     public let configuration: ProjectionistConfiguration
     let logger: Logger
@@ -54,11 +55,13 @@ public struct Daemon: Sendable {
             }
         }
         let reporter = HealthReporter(
-            board: worker.board, watchdog: watchdog, slowBatchWarn: runtime.slowBatchWarn, started: started, logger: logger)
+            source: WorkerHealth(board: worker.board, slowBatchWarn: runtime.slowBatchWarn), watchdog: watchdog,
+            started: started, logger: logger)
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [
                     .init(service: startedWorker, serviceName: "worker"),
+                    .init(service: IdleMemoryTrimmer(board: worker.board), serviceName: "memory trimmer"),
                     .init(service: reporter, serviceName: "health reporter"),  // last: the first to hear of a shutdown
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
