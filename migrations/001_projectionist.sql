@@ -62,7 +62,8 @@ ALTER TABLE "consumer_checkpoints"
     ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ,
     ADD COLUMN IF NOT EXISTS head_position BIGINT,
     ADD COLUMN IF NOT EXISTS gap_position BIGINT,
-    ADD COLUMN IF NOT EXISTS gap_holder TEXT;
+    ADD COLUMN IF NOT EXISTS gap_holder TEXT,
+    ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
 
 -- Gap audit: one row per projection per position passed over; reason is 'aborted'
 -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
@@ -97,3 +98,31 @@ CREATE TABLE IF NOT EXISTS "consumer_dead_letters" (
 );
 CREATE INDEX IF NOT EXISTS "idx_consumer_dead_letters_consumer"
     ON "consumer_dead_letters" (consumer_name, global_position);
+
+-- Instances: one row each, heartbeat every tick; rows silent for long are deleted.
+CREATE TABLE IF NOT EXISTS "worker_nodes" (
+    worker_id UUID PRIMARY KEY,
+    heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+ALTER TABLE "worker_nodes"
+    ADD COLUMN IF NOT EXISTS hostname TEXT,
+    ADD COLUMN IF NOT EXISTS pid INT;
+CREATE INDEX IF NOT EXISTS "idx_worker_nodes_heartbeat"
+    ON "worker_nodes" (heartbeat_at);
+
+-- Units of work (a projection, or one partition of it): the owning instance, until
+-- when its lease runs, and a fencing token that grows with every change of owner. A
+-- batch commits only under the highest token (the checkpoint row's fencing_token).
+CREATE TABLE IF NOT EXISTS "consumer_assignments" (
+    consumer_name TEXT PRIMARY KEY,
+    worker_id UUID REFERENCES "worker_nodes"(worker_id) ON DELETE SET NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+ALTER TABLE "consumer_assignments"
+    ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS "idx_consumer_assignments_worker"
+    ON "consumer_assignments" (worker_id);

@@ -99,7 +99,8 @@ public enum Migration {
                 ADD COLUMN IF NOT EXISTS heartbeat_at TIMESTAMPTZ,
                 ADD COLUMN IF NOT EXISTS head_position BIGINT,
                 ADD COLUMN IF NOT EXISTS gap_position BIGINT,
-                ADD COLUMN IF NOT EXISTS gap_holder TEXT;
+                ADD COLUMN IF NOT EXISTS gap_holder TEXT,
+                ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
 
             -- Gap audit: one row per projection per position passed over; reason is 'aborted'
             -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
@@ -134,6 +135,44 @@ public enum Migration {
             );
             CREATE INDEX IF NOT EXISTS \(index(dead, "consumer"))
                 ON \(dead.quoted) (consumer_name, global_position);
+
+            \(self.coordinationSQL(schema))
+            """
+    }
+
+    /// The tables several instances share the work through: eventsalsa/worker's `worker_nodes`
+    /// and `consumer_assignments`, with a lease expiry and a fencing token per unit of work.
+    static func coordinationSQL(_ schema: Schema) -> String {
+        let nodes = schema.nodesTable
+        let assignments = schema.assignmentsTable
+        return """
+            -- Instances: one row each, heartbeat every tick; rows silent for long are deleted.
+            CREATE TABLE IF NOT EXISTS \(nodes.quoted) (
+                worker_id UUID PRIMARY KEY,
+                heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+                created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+            );
+            ALTER TABLE \(nodes.quoted)
+                ADD COLUMN IF NOT EXISTS hostname TEXT,
+                ADD COLUMN IF NOT EXISTS pid INT;
+            CREATE INDEX IF NOT EXISTS \(index(nodes, "heartbeat"))
+                ON \(nodes.quoted) (heartbeat_at);
+
+            -- Units of work (a projection, or one partition of it): the owning instance, until
+            -- when its lease runs, and a fencing token that grows with every change of owner. A
+            -- batch commits only under the highest token (the checkpoint row's fencing_token).
+            CREATE TABLE IF NOT EXISTS \(assignments.quoted) (
+                consumer_name TEXT PRIMARY KEY,
+                worker_id UUID REFERENCES \(nodes.quoted)(worker_id) ON DELETE SET NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+            );
+            ALTER TABLE \(assignments.quoted)
+                ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMPTZ,
+                ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
+            CREATE INDEX IF NOT EXISTS \(index(assignments, "worker"))
+                ON \(assignments.quoted) (worker_id);
             """
     }
 

@@ -7,6 +7,11 @@ public struct Schema: Sendable, Hashable {
     public var checkpointsTable = QualifiedName(name: "consumer_checkpoints")
     public var gapSkipsTable = QualifiedName(name: "consumer_gap_skips")
     public var deadLettersTable = QualifiedName(name: "consumer_dead_letters")
+    /// Instances and their heartbeats (eventsalsa/worker's `worker_nodes`), beside the checkpoints.
+    public var nodesTable: QualifiedName { QualifiedName(schema: self.checkpointsTable.schema, name: "worker_nodes") }
+    /// Units of work with their owner, lease and fencing token (eventsalsa/worker's
+    /// `consumer_assignments` plus two columns), beside the checkpoints.
+    public var assignmentsTable: QualifiedName { QualifiedName(schema: self.checkpointsTable.schema, name: "consumer_assignments") }
     /// The channel the notify trigger (and the listener) uses; nil or empty: polling only.
     public var notifyChannel: String? = "projectionist_events"
     /// Whether the migration creates the events and aggregate-heads tables.

@@ -23,18 +23,20 @@ struct BatchReader: Sendable {
     let events: QualifiedName
     let aggregateTypes: [String]?
     let eventTypes: [String]?
+    let partition: WorkUnit.Partition?
     let batchSize: Int
     let scopedScanFactor: Int
 
-    init(projection: any Projection, options: RuntimeOptions) {
+    init(unit: WorkUnit, options: RuntimeOptions) {
         self.events = options.schema.eventsTable
-        self.aggregateTypes = projection.aggregateTypes
-        self.eventTypes = projection.eventTypes
+        self.aggregateTypes = unit.projection.aggregateTypes
+        self.eventTypes = unit.projection.eventTypes
+        self.partition = unit.partition
         self.batchSize = options.batchSize
         self.scopedScanFactor = options.scopedScanFactor
     }
 
-    var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil }
+    var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil || self.partition != nil }
 
     /// - Parameter events: the most events to apply (`batchSize`, fewer while transactions keep failing).
     func read(after checkpoint: Int64, scan: Int, limit events: Int? = nil, on database: some PostgresQuerying) async throws -> Batch {
@@ -53,6 +55,11 @@ struct BatchReader: Sendable {
             if let types = self.eventTypes {
                 parameters.append(PostgresTextArray(types))
                 conditions.append("event_type = ANY($\(parameters.count)::text[])")
+            }
+            if let partition = self.partition {
+                parameters.append(Int32(partition.count))
+                parameters.append(Int32(partition.index))
+                conditions.append("\(WorkUnit.partitionExpression(count: "$\(parameters.count - 1)")) = $\(parameters.count)")
             }
             // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
             // and out-of-scope rows carry no data.

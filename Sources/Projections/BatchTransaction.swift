@@ -9,7 +9,7 @@ extension ProjectionRunner {
     /// - Throws: `BatchFailure` when a handler failed (the transaction rolled back), any other
     ///   error from the main connection. A failure of the read-ahead connection is not thrown:
     ///   the reader is dropped and the transaction commits what it applied.
-    func runBatch(_ plan: RunnerStateMachine.BatchPlan, on connection: PostgresConnection, _ session: inout Session)
+    func runBatch(_ plan: RunnerStateMachine.BatchPlan, token: Int64, on connection: PostgresConnection, _ session: inout Session)
         async throws -> BatchSummary
     {
         var scan = session.scan ?? self.options.batchSize
@@ -30,7 +30,7 @@ extension ProjectionRunner {
         let (summary, status, applied, next, readerFailed) = try await connection.transaction { tx in
             let clock = ContinuousClock()
             let started = clock.now
-            let (start, storedHead) = try await self.checkpoints.lock(self.name, in: tx)
+            let (start, storedHead) = try await self.lock(token, in: tx)
             var checkpoint = start
             var head = storedHead
             var summary = BatchSummary(outcome: .idle, checkpoint: start)
@@ -69,7 +69,7 @@ extension ProjectionRunner {
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
                     let work = BatchWork(
                         events: events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
-                        highestVisible: batch.positions.last ?? checkpoint, status: persist ? status : nil)
+                        highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil)
                     if let projection = self.projection as? any StatementProjection {
                         let previous = inFlight
                         inFlight = nil
@@ -139,6 +139,8 @@ extension ProjectionRunner {
         var checkpoint: Int64
         var frontier: Frontier
         var highestVisible: Int64
+        /// The lease's fencing token the checkpoint moves under.
+        var token: Int64
         /// The state to record with the checkpoint; nil when the checkpoint did not move.
         var status: ProjectionStatus?
 
@@ -181,7 +183,8 @@ extension ProjectionRunner {
             }
         }
         if let status = work.status {
-            self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, status: status, to: &pipeline)
+            self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, token: work.token,
+                status: status, to: &pipeline)
         }
         if pipeline.isEmpty { return nil }
         // Keep what a failure needs (the events), not the statements already on the wire.
@@ -219,7 +222,8 @@ extension ProjectionRunner {
         }
         guard let status = work.status else { return }
         var pipeline = Pipeline()
-        self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, status: status, to: &pipeline)
+        self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, token: work.token,
+                status: status, to: &pipeline)
         try await tx.execute(pipeline, discardingResults: true)
     }
 
@@ -268,7 +272,8 @@ extension ProjectionRunner {
 
     /// Appends the gap audit rows and the checkpoint update to `pipeline`.
     func appendProgress(
-        _ position: Int64, skipped: [DeadRange], highestVisible: Int64, status: ProjectionStatus, to pipeline: inout Pipeline
+        _ position: Int64, skipped: [DeadRange], highestVisible: Int64, token: Int64, status: ProjectionStatus,
+        to pipeline: inout Pipeline
     ) {
         for range in skipped {
             let (sql, parameters) = self.checkpoints.auditStatement(self.name, range, highestVisible: highestVisible)
@@ -280,7 +285,7 @@ extension ProjectionRunner {
                     "gap.reason": "\(range.reason.rawValue)",
                 ])
         }
-        let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: position, status: status)
+        let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: position, token: token, status: status)
         pipeline.append(sql, parameters)
     }
 }

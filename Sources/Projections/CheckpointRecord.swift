@@ -1,4 +1,4 @@
-/// One projection's checkpoint row as the daemon left it (what `projectionist status` shows).
+/// One unit's checkpoint row as the daemon left it (what `projectionist status` shows).
 public struct CheckpointRecord: Sendable, Equatable {
     public var name: String
     public var position: Int64
@@ -10,9 +10,32 @@ public struct CheckpointRecord: Sendable, Equatable {
     /// How long the owner's batch transaction has been open, when one is (its session holds the
     /// projection's lock); nil between batches or when the server does not show it to this role.
     public var batchRunning: Duration?
+    /// The instance holding the unit's lease; nil when no instance does.
+    public var owner: Owner?
+
+    /// An instance holding a unit's lease (`worker_nodes` joined to `consumer_assignments`).
+    public struct Owner: Sendable, Equatable {
+        /// `worker_id`.
+        public var instance: String
+        public var hostname: String?
+        public var pid: Int32?
+        /// Until the lease runs out (negative: expired), by the server's clock.
+        public var leaseExpiresIn: Duration?
+        /// The fencing token of the owner's lease.
+        public var token: Int64
+
+        public init(instance: String, hostname: String?, pid: Int32?, leaseExpiresIn: Duration?, token: Int64) {
+            self.instance = instance
+            self.hostname = hostname
+            self.pid = pid
+            self.leaseExpiresIn = leaseExpiresIn
+            self.token = token
+        }
+    }
 
     public init(
-        name: String, position: Int64, state: String?, lastError: String?, heartbeatAge: Duration?, batchRunning: Duration? = nil
+        name: String, position: Int64, state: String?, lastError: String?, heartbeatAge: Duration?, batchRunning: Duration? = nil,
+        owner: Owner? = nil
     ) {
         self.name = name
         self.position = position
@@ -20,5 +43,6 @@ public struct CheckpointRecord: Sendable, Equatable {
         self.lastError = lastError
         self.heartbeatAge = heartbeatAge
         self.batchRunning = batchRunning
+        self.owner = owner
     }
 }

@@ -25,42 +25,38 @@ public struct CheckpointStore: Sendable {
             .first?.decode(Int64.self, at: 0)
     }
 
-    /// What the daemon recorded for each of `names` that has a row (in no particular order).
+    /// What the daemon recorded for each of `names` that has a row (in no particular order),
+    /// with each unit's owner from the assignments table.
     public func records(_ names: [String], on connection: some PostgresQuerying) async throws -> [CheckpointRecord] {
-        // The batch in flight: the open transaction of the session holding the projection's
-        // ownership lock (see `claimOwnership`), as pg_stat_activity shows it.
-        try await connection.query(
+        // The batch in flight: an open transaction tagged with the unit (`SessionTag`).
+        let hashes = names.map(SessionTag.unitHash)
+        return try await connection.query(
             """
             SELECT c.consumer_name, c.last_position, c.state, c.last_error, extract(epoch FROM now() - c.heartbeat_at)::float8,
-                   (SELECT extract(epoch FROM clock_timestamp() - a.xact_start)::float8
-                    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                      AND l.classid = hashtext('projectionist')::oid AND l.objid = hashtext(c.consumer_name)::oid
-                      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   (SELECT extract(epoch FROM clock_timestamp() - a.xact_start)::float8 FROM pg_stat_activity a
+                    WHERE a.datname = current_database() AND \(SessionTag.matches(hash: "u.hash"))
                       AND a.state <> 'idle' AND a.xact_start IS NOT NULL
-                    LIMIT 1)
-            FROM \(self.checkpoints) c WHERE c.consumer_name = ANY($1::text[])
-            """, [PostgresTextArray(names)]
+                    ORDER BY a.xact_start LIMIT 1),
+                   n.worker_id::text, n.hostname, n.pid, extract(epoch FROM s.lease_expires_at - now())::float8,
+                   s.fencing_token
+            FROM \(self.checkpoints) c
+            JOIN unnest($1::text[], $2::text[]) AS u(name, hash) ON u.name = c.consumer_name
+            LEFT JOIN \(self.schema.assignmentsTable.quoted) s ON s.consumer_name = c.consumer_name
+            LEFT JOIN \(self.schema.nodesTable.quoted) n ON n.worker_id = s.worker_id
+            """, [PostgresTextArray(names), PostgresTextArray(hashes)]
         ).map { row in
             CheckpointRecord(
                 name: try row.decode(String.self, at: 0), position: try row.decode(Int64.self, at: 1),
                 state: try row.decode(String?.self, at: 2), lastError: try row.decode(String?.self, at: 3),
                 heartbeatAge: try row.decode(Double?.self, at: 4).map { Duration.seconds($0) },
-                batchRunning: try row.decode(Double?.self, at: 5).map { Duration.seconds($0) })
+                batchRunning: try row.decode(Double?.self, at: 5).map { Duration.seconds($0) },
+                owner: try row.decode(String?.self, at: 6).map { id in
+                    CheckpointRecord.Owner(
+                        instance: id, hostname: try row.decode(String?.self, at: 7), pid: try row.decode(Int32?.self, at: 8),
+                        leaseExpiresIn: try row.decode(Double?.self, at: 9).map { Duration.seconds($0) },
+                        token: try row.decode(Int64.self, at: 10))
+                })
         }
-    }
-
-    /// Whether this session owns the projection: a session-level advisory lock, taken if free.
-    /// Another instance's runner waits in `standby` and takes over when this session ends.
-    /// `records` reads the same lock to find the owner's batch in flight.
-    func claimOwnership(_ name: String, on connection: some PostgresQuerying) async throws -> Bool {
-        try await connection.query(
-            """
-            SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                             AND classid = hashtext('projectionist')::oid AND objid = hashtext($1)::oid AND objsubid = 2)
-                   OR pg_try_advisory_lock(hashtext('projectionist'), hashtext($1))
-            """, [name]
-        )[0].decode(Bool.self, at: 0)
     }
 
     /// Creates the projection's row at 0 if it has none.
@@ -70,9 +66,45 @@ public struct CheckpointStore: Sendable {
             [name])
     }
 
-    /// Locks the row for this transaction (serialises with `reset` and other instances) and
-    /// returns the checkpoint and the log's head.
-    func lock(_ name: String, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
+    /// The fencing step of every batch transaction: raises the row's fencing token to `token`
+    /// unless a newer owner raised it further, which locks the row until commit (serialising
+    /// with `reset` and any other instance), and returns the checkpoint and the log's head.
+    /// The same statement tags the transaction (`SessionTag`) and lets the server end it when
+    /// it idles longer than `idleTimeout` (a frozen owner then cannot hold the row for ever).
+    /// - Throws: `FencedError` when the row carries a newer token: another instance owns the
+    ///   unit now, and nothing of this transaction may commit.
+    func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
+        let milliseconds = max(1, idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let result = try await tx.query(
+            """
+            WITH session AS MATERIALIZED (
+                SELECT set_config('idle_in_transaction_session_timeout', $3, true), set_config('application_name', $4, true))
+            INSERT INTO \(self.checkpoints) AS c (consumer_name, last_position, fencing_token) SELECT $1, 0, $2 FROM session
+            ON CONFLICT (consumer_name) DO UPDATE SET fencing_token = $2 WHERE c.fencing_token <= $2
+            RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted))
+            """, [name, token, "\(milliseconds)", SessionTag.applicationName(unit: name, token: token)])
+        guard let row = result.first else { throw FencedError(unit: name, token: token) }
+        return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+    }
+
+    /// Ends the transactions of owners that `token` fenced off (frozen or partitioned away
+    /// mid-batch): they can no longer commit, and ending them frees the checkpoint row at once
+    /// instead of after `idle_in_transaction_session_timeout`. Needs the right to signal those
+    /// backends (the same role, or pg_signal_backend).
+    /// - Returns: how many it ended.
+    func endFencedTransactions(_ name: String, token: Int64, on connection: some PostgresQuerying) async throws -> Int {
+        Int(
+            try await connection.query(
+                """
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid() AND \(SessionTag.matches(hash: "$1", belowToken: "$2"))
+                """, [SessionTag.unitHash(name), token]
+            )[0].decode(Int64.self, at: 0))
+    }
+
+    /// Locks the row for `reset` (waiting for the batch in flight) and returns the checkpoint
+    /// and the log's head.
+    func lockForReset(_ name: String, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
         let result = try await tx.query(
             """
             SELECT last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted))
@@ -100,32 +132,34 @@ public struct CheckpointStore: Sendable {
             """, [name, position])
     }
 
-    /// Moves the checkpoint and records the runner's state in the same statement.
-    func advanceStatement(_ name: String, to position: Int64, status: ProjectionStatus) -> (String, [any PostgresEncodable]) {
+    /// Moves the checkpoint and records the runner's state in the same statement, under the
+    /// fencing token the transaction raised (`lock`).
+    func advanceStatement(_ name: String, to position: Int64, token: Int64, status: ProjectionStatus) -> (String, [any PostgresEncodable]) {
         (
             """
             UPDATE \(self.checkpoints) SET last_position = $2, updated_at = now(), state = $3, last_error = $4,
                 heartbeat_at = now(), head_position = $5, gap_position = $6, gap_holder = $7
-            WHERE consumer_name = $1
+            WHERE consumer_name = $1 AND fencing_token = $8
             """,
             [
                 name, position, status.state.rawValue, status.lastError, status.head, status.gapPosition,
-                status.gapHolder.map(\.description),
+                status.gapHolder.map(\.description), token,
             ]
         )
     }
 
-    /// Records the runner's state without moving the checkpoint (heartbeat, park, gap wait).
-    func recordState(_ name: String, status: ProjectionStatus, on connection: some PostgresQuerying) async throws {
+    /// Records the runner's state without moving the checkpoint (heartbeat, park, gap wait);
+    /// a no-op once a newer owner raised the row's fencing token.
+    func recordState(_ name: String, token: Int64, status: ProjectionStatus, on connection: some PostgresQuerying) async throws {
         _ = try await connection.query(
             """
             UPDATE \(self.checkpoints) SET state = $2, last_error = $3, heartbeat_at = now(), head_position = $4,
                 gap_position = $5, gap_holder = $6
-            WHERE consumer_name = $1
+            WHERE consumer_name = $1 AND fencing_token <= $7
             """,
             [
                 name, status.state.rawValue, status.lastError, status.head, status.gapPosition,
-                status.gapHolder.map(\.description),
+                status.gapHolder.map(\.description), token,
             ])
     }
 

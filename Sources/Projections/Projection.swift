@@ -19,6 +19,11 @@ public protocol Projection: Sendable {
     var eventTypes: [String]? { get }
     /// What to do with an event whose handler keeps failing.
     var onError: OnError { get }
+    /// N > 1 splits the projection by a stable hash of (aggregate_type, aggregate_id) into N
+    /// units, each with its own checkpoint, that instances run in parallel. The events of one
+    /// aggregate stay in order; handlers must not depend on the order across aggregates.
+    /// Changing N on a projection with progress is refused until it is reset.
+    var partitions: Int { get }
 
     /// Called on every new connection before the first batch (e.g. to prepare statements).
     func prepare(_ connection: PostgresConnection) async throws
@@ -43,6 +48,7 @@ extension Projection {
     public var aggregateTypes: [String]? { nil }
     public var eventTypes: [String]? { nil }
     public var onError: OnError { .stop }
+    public var partitions: Int { 1 }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {

@@ -8,9 +8,9 @@ extension ProjectionRunner {
     /// Re-runs a failed batch event by event under savepoints and commits everything before the
     /// first event that fails — with the positions before it that are out of scope or dead, so
     /// that the checkpoint ends just before the failing event whatever precedes it.
-    func isolate(_ failure: BatchFailure, on connection: PostgresConnection) async throws -> IsolationResult {
+    func isolate(_ failure: BatchFailure, token: Int64, on connection: PostgresConnection) async throws -> IsolationResult {
         try await connection.transaction { tx -> IsolationResult in
-            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            let (checkpoint, _) = try await self.lock(token, in: tx)
             guard checkpoint == failure.checkpoint else { return .moved }  // reset meanwhile: start over
             var failing: (PersistedEvent, HandlerError)?
             for event in failure.events {
@@ -32,7 +32,8 @@ extension ProjectionRunner {
             status.position = position
             status.state = .catchingUp
             var pipeline = Pipeline()
-            self.appendProgress(position, skipped: skipped, highestVisible: failure.highestVisible, status: status, to: &pipeline)
+            self.appendProgress(
+                position, skipped: skipped, highestVisible: failure.highestVisible, token: token, status: status, to: &pipeline)
             try await tx.execute(pipeline, discardingResults: true)
             self.board.update(self.name) { $0.position = position }
             return failing.map { .failing($0.0, $0.1) } ?? .passed
@@ -40,10 +41,10 @@ extension ProjectionRunner {
     }
 
     /// Applies one event alone, with the checkpoint just before it.
-    func retry(_ event: PersistedEvent, on connection: PostgresConnection) async throws -> RetryResult {
+    func retry(_ event: PersistedEvent, token: Int64, on connection: PostgresConnection) async throws -> RetryResult {
         do {
             return try await connection.transaction { tx -> RetryResult in
-                let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+                let (checkpoint, _) = try await self.lock(token, in: tx)
                 guard checkpoint == event.globalPosition - 1 else { return .moved }
                 do {
                     try await self.projection.handle(event, in: tx)
@@ -56,7 +57,7 @@ extension ProjectionRunner {
                 status.position = event.globalPosition
                 status.state = .catchingUp
                 status.lastError = nil
-                let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+                let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, token: token, status: status)
                 try await tx.query(sql, parameters)
                 return .applied
             }
@@ -66,9 +67,9 @@ extension ProjectionRunner {
     }
 
     /// `on_error: skip`: a dead-letter row and the checkpoint past the event, in one transaction.
-    func deadLetter(_ event: PersistedEvent, _ error: HandlerError, on connection: PostgresConnection) async throws {
+    func deadLetter(_ event: PersistedEvent, _ error: HandlerError, token: Int64, on connection: PostgresConnection) async throws {
         let written = try await connection.transaction { tx -> Bool in
-            let (checkpoint, _) = try await self.checkpoints.lock(self.name, in: tx)
+            let (checkpoint, _) = try await self.lock(token, in: tx)
             guard checkpoint == event.globalPosition - 1 else { return false }
             var pipeline = Pipeline()
             let (letter, letterParameters) = self.checkpoints.deadLetterStatement(self.name, error)
@@ -77,7 +78,8 @@ extension ProjectionRunner {
             status.position = event.globalPosition
             status.state = .catchingUp
             status.lastError = error.description
-            let (advance, advanceParameters) = self.checkpoints.advanceStatement(self.name, to: event.globalPosition, status: status)
+            let (advance, advanceParameters) = self.checkpoints.advanceStatement(
+                self.name, to: event.globalPosition, token: token, status: status)
             pipeline.append(advance, advanceParameters)
             try await tx.execute(pipeline)
             return true
@@ -92,8 +94,13 @@ extension ProjectionRunner {
         }
     }
 
+    /// The fencing step that opens each of the runner's transactions (`CheckpointStore.lock`).
+    func lock(_ token: Int64, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
+        try await self.checkpoints.lock(self.name, token: token, idleTimeout: self.options.idleTransactionTimeout, in: tx)
+    }
+
     /// `on_error: stop`: records the state `failed` just before the event.
-    func park(_ event: PersistedEvent, _ error: HandlerError, on connection: PostgresConnection) async throws {
+    func park(_ event: PersistedEvent, _ error: HandlerError, token: Int64, on connection: PostgresConnection) async throws {
         var parked = self.status
         parked.state = .failed
         parked.lastError = error.description
@@ -102,7 +109,7 @@ extension ProjectionRunner {
             "Projection stopped at a failing event (on_error: stop).",
             metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
         // The row first, then the live status: whoever sees `failed` live finds it stored too.
-        try await self.checkpoints.recordState(self.name, status: parked, on: connection)
+        try await self.checkpoints.recordState(self.name, token: token, status: parked, on: connection)
         self.board.update(self.name) { $0 = parked }
     }
 }

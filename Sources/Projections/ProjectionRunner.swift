@@ -3,42 +3,51 @@ import Foundation
 import Logging
 import Postgres
 
-/// Keeps one projection up to date on a connection of its own, until its task is cancelled.
+/// Keeps one unit of work (a projection, or one partition of it) up to date on a connection of
+/// its own while this instance holds the unit's lease, until its task is cancelled.
 ///
 /// A thin driver: `RunnerStateMachine` decides what to do next, this performs it (SQL, waits,
 /// logs, the live status) and reports back what happened. Each batch is one transaction that
 /// locks the checkpoint row, applies the contiguous prefix of what it read, moves the
 /// checkpoint and audits dead gaps (`BatchTransaction.swift`); handler failures are isolated
-/// to the failing event (`ProjectionRunner+Failures.swift`). It never throws.
+/// to the failing event (`ProjectionRunner+Failures.swift`). Every transaction runs under the
+/// lease's fencing token (`CheckpointStore.lock`); without a lease the runner stands by. It
+/// never throws.
 public struct ProjectionRunner: Sendable {
-    public let projection: any Projection
+    public let unit: WorkUnit
+    public var projection: any Projection { self.unit.projection }
     let database: ConnectionConfiguration
     let options: RuntimeOptions
     let board: StatusBoard
     let wakeup: Wakeup
+    let leases: Leases
     let logger: Logger
     let checkpoints: CheckpointStore
     let resolver: GapResolver
     let reader: BatchReader
 
     public init(
-        projection: any Projection, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
-        wakeup: Wakeup, logger: Logger
+        unit: WorkUnit, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
+        wakeup: Wakeup, leases: Leases, logger: Logger
     ) {
-        self.projection = projection
+        self.unit = unit
         self.database = database
         self.options = options
         self.board = board
         self.wakeup = wakeup
+        self.leases = leases
         var logger = logger
-        logger[metadataKey: "projection"] = "\(projection.name)"
+        logger[metadataKey: "projection"] = "\(unit.projection.name)"
+        if let partition = unit.partition { logger[metadataKey: "partition"] = "\(partition)" }
         self.logger = logger
         self.checkpoints = CheckpointStore(schema: options.schema, instanceID: options.instanceID)
         self.resolver = GapResolver(events: options.schema.eventsTable)
-        self.reader = BatchReader(projection: projection, options: options)
+        self.reader = BatchReader(unit: unit, options: options)
+        leases.register(unit.name, wakeup: wakeup)
     }
 
-    var name: String { self.projection.name }
+    /// The unit's name: its checkpoint row and its lease.
+    var name: String { self.unit.name }
     var status: ProjectionStatus { self.board.status(self.name) ?? ProjectionStatus(name: self.name) }
 
     /// What the driver holds between actions: connections and data, no decisions.
@@ -51,6 +60,8 @@ public struct ProjectionRunner: Sendable {
         var scan: Int?
         /// The transactions that may still own the gap waited on.
         var gapHolders: [GapResolver.Holder] = []
+        /// The fencing token of the lease this runner last worked under; nil before the first.
+        var token: Int64?
     }
 
     /// Runs until the task is cancelled; then the owner records the state `stopped`.
@@ -84,13 +95,22 @@ public struct ProjectionRunner: Sendable {
             return machine.connected(now: .now)
 
         case .runBatch(let plan):
+            guard self.leases.token(for: self.name) != nil else {
+                // Another instance runs the unit: hold no connection meanwhile.
+                await self.closeReader(&session)
+                if let connection = session.connection {
+                    session.connection = nil
+                    await connection.close()
+                }
+                self.board.update(self.name) { $0.state = .standby; $0.busySince = nil }
+                return machine.notOwner(now: .now)
+            }
             let connection = try await self.connection(&session)
-            guard try await self.checkpoints.claimOwnership(self.name, on: connection) else {
-                self.board.update(self.name) { $0.state = .standby }
+            guard let token = try await self.leaseToken(&session, on: connection) else {
                 return machine.notOwner(now: .now)
             }
             do {
-                let summary = try await self.busy { try await self.runBatch(plan, on: connection, &session) }
+                let summary = try await self.busy { try await self.runBatch(plan, token: token, on: connection, &session) }
                 return machine.batchCommitted(summary, now: .now)
             } catch let failure as BatchFailure {
                 return machine.batchFailed(failure, now: .now)
@@ -98,8 +118,8 @@ public struct ProjectionRunner: Sendable {
 
         case .wait(let wait):
             if wait.closeReader { await self.closeReader(&session) }
-            if wait.recordStateFirst, let connection = session.connection, machine.owned {
-                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+            if wait.recordStateFirst, let connection = session.connection, machine.owned, let token = session.token {
+                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
                 machine.stateRecorded(now: .now)
             }
             let woken = await self.pause(until: wait.until)
@@ -115,8 +135,8 @@ public struct ProjectionRunner: Sendable {
             let connection = try await self.connection(&session)
             self.showGap(recheck.first, session.gapHolders)
             if recheck.warn { self.warnGap(recheck, session.gapHolders.first) }
-            if recheck.recordStateFirst {
-                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+            if recheck.recordStateFirst, let token = session.token {
+                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
                 machine.stateRecorded(now: .now)
             }
             try await Task.sleep(for: recheck.after)
@@ -138,7 +158,8 @@ public struct ProjectionRunner: Sendable {
 
         case .isolate(let failure):
             let connection = try await self.connection(&session)
-            let result = try await self.busy { try await self.isolate(failure, on: connection) }
+            let token = try self.heldToken(session)
+            let result = try await self.busy { try await self.isolate(failure, token: token, on: connection) }
             return machine.isolated(result, now: .now)
 
         case .retryEvent(let event, let delay):
@@ -147,23 +168,25 @@ public struct ProjectionRunner: Sendable {
                 metadata: ["position": "\(event.globalPosition)", "retry.in": "\(delay)"])
             try await Task.sleep(for: delay)
             let connection = try await self.connection(&session)
-            let result = try await self.busy { try await self.retry(event, on: connection) }
+            let token = try self.heldToken(session)
+            let result = try await self.busy { try await self.retry(event, token: token, on: connection) }
             return machine.retried(result, now: .now)
 
         case .deadLetter(let event, let error):
             let connection = try await self.connection(&session)
-            try await self.busy { try await self.deadLetter(event, error, on: connection) }
+            let token = try self.heldToken(session)
+            try await self.busy { try await self.deadLetter(event, error, token: token, on: connection) }
             return machine.deadLettered(now: .now)
 
         case .park(let event, let error):
             let connection = try await self.connection(&session)
-            try await self.park(event, error, on: connection)
+            try await self.park(event, error, token: try self.heldToken(session), on: connection)
             return machine.parked(event, now: .now)
 
         case .checkParked(let delay, let recordStateFirst):
             let connection = try await self.connection(&session)
-            if recordStateFirst {
-                try await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+            if recordStateFirst, let token = session.token {
+                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
                 machine.stateRecorded(now: .now)
             }
             _ = await self.pause(until: .now + delay)
@@ -184,8 +207,8 @@ public struct ProjectionRunner: Sendable {
             }
             if let failed = reconnect.failed {
                 self.logger.error("Projection failed; retrying later.", metadata: ["error": "\(failed)", "retry.in": "\(reconnect.after)"])
-                if let connection = session.connection, machine.owned {
-                    try? await self.checkpoints.recordState(self.name, status: self.status, on: connection)
+                if let connection = session.connection, machine.owned, let token = session.token {
+                    try? await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
                 }
             } else {
                 self.logger.warning(
@@ -200,6 +223,35 @@ public struct ProjectionRunner: Sendable {
     }
 
     // MARK: - Connection and ownership
+
+    /// The token of this instance's lease on the unit, nil without one. On a new lease, first
+    /// ends the transactions of the owners it fences off (frozen mid-batch, they would hold the
+    /// checkpoint row until the server's idle timeout).
+    private func leaseToken(_ session: inout Session, on connection: PostgresConnection) async throws -> Int64? {
+        guard let token = self.leases.token(for: self.name) else { return nil }
+        if session.token != token {
+            session.token = token
+            do {
+                let ended = try await self.checkpoints.endFencedTransactions(self.name, token: token, on: connection)
+                if ended > 0 { self.logger.warning("Ended the transaction of a previous owner.", metadata: ["count": "\(ended)"]) }
+            } catch let error as PostgresError where !error.isConnectionLost && !Task.isCancelled {
+                self.logger.warning(
+                    "Could not end a previous owner's transactions (grant pg_signal_backend?); waiting for the server's idle timeout.",
+                    metadata: ["error": "\(error)"])
+            }
+            self.logger.info("Took the unit over.", metadata: ["fencing_token": "\(token)"])
+        }
+        return token
+    }
+
+    /// The token of the lease the runner works under (a failure path continues a batch's work).
+    /// - Throws: `FencedError` when the lease is gone meanwhile.
+    private func heldToken(_ session: Session) throws -> Int64 {
+        guard let token = session.token, self.leases.token(for: self.name) == token else {
+            throw FencedError(unit: self.name, token: session.token ?? 0)
+        }
+        return token
+    }
 
     private func connection(_ session: inout Session) async throws -> PostgresConnection {
         if let connection = session.connection { return connection }
@@ -219,8 +271,8 @@ public struct ProjectionRunner: Sendable {
         await reader.close()
     }
 
-    /// Ends the run. Only the owner writes the projection's state: a standby's `stopped` would
-    /// overwrite the state of the instance that runs it.
+    /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
+    /// `stopped` would overwrite the state of the instance that runs it.
     private func stop(record: Bool, _ session: inout Session) async {
         self.board.update(self.name) { $0.state = .stopped; $0.busySince = nil }
         if let reader = session.readerConnection {
@@ -232,10 +284,11 @@ public struct ProjectionRunner: Sendable {
         let status = self.status
         let checkpoints = self.checkpoints
         let name = self.name
+        let token = session.token
         // The run's task is cancelled, which would refuse the statement: record the final state
         // from a task that is not (and wait for it, so the row is written before we return).
         await Task {
-            if record { try? await checkpoints.recordState(name, status: status, on: connection) }
+            if record, let token { try? await checkpoints.recordState(name, token: token, status: status, on: connection) }
             await connection.close()
         }.value
     }

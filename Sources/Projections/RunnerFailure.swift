@@ -12,17 +12,20 @@ import Postgres
 ///   ever would stall the projection silently.
 /// - `permanent`: the runner's own statements failed for a reason a retry will not fix soon
 ///   (a dropped table, a missing row): mark the projection failed, retry after the longest delay.
+/// - `fenced`: another instance owns the unit now (`FencedError`): stand by.
 /// - `cancelled`: the runner's task was cancelled (shutdown).
 enum RunnerFailure: Equatable, Sendable {
     case transient(message: String, connectionLost: Bool)
     case handler(message: String)
     case permanent(message: String, connectionLost: Bool)
+    case fenced
     case cancelled
 
     /// Sorts `error`; `cancelled` tells whether the runner's task was cancelled (our own
     /// cancellation reaches us as `57014` or a closed connection, and is no failure).
     static func classify(_ error: any Error, cancelled: Bool) -> RunnerFailure {
         if cancelled || error is CancellationError { return .cancelled }
+        if error is FencedError { return .fenced }
         let handler = error as? HandlerError
         let postgres = (error as? PostgresError) ?? handler?.postgres
         let message = "\(error)"
@@ -41,7 +44,7 @@ enum RunnerFailure: Equatable, Sendable {
     var connectionLost: Bool {
         switch self {
         case .transient(_, let lost), .permanent(_, let lost): lost
-        case .handler, .cancelled: false
+        case .handler, .fenced, .cancelled: false
         }
     }
 }

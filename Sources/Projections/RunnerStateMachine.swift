@@ -60,7 +60,8 @@ struct RunnerStateMachine {
         return self.nextBatch(now: now)
     }
 
-    /// Another session owns the projection: wait as a standby and check again.
+    /// This instance holds no lease on the unit (or was fenced off): wait as a standby and
+    /// check again (the coordinator wakes the runner when it gains the unit).
     mutating func notOwner(now: ContinuousClock.Instant) -> Action {
         self.owned = false
         self.catchingUp = false
@@ -121,6 +122,9 @@ struct RunnerStateMachine {
         switch failure {
         case .cancelled:
             return self.cancelled()
+        case .fenced:
+            // Another instance took the unit over: nothing of ours committed; stand by.
+            return self.notOwner(now: now)
         case .transient(let message, let lost), .permanent(let message, let lost):
             let transient = failure.isTransient
             if lost { self.connected = false; self.owned = false }

@@ -53,8 +53,28 @@ public struct RuntimeOptions: Sendable {
     /// The longest a runner's loop goes without a beat (the watchdog's measure of liveness):
     /// long waits are cut into slices of this length.
     public var beatInterval: Duration = .seconds(1)
+    /// The lease of a unit of work (a projection or one partition): an instance that stops
+    /// renewing it (killed, frozen, cut off) loses the unit to another after this long.
+    public var leaseTTL: Duration = .seconds(10)
+    /// How often the lease coordinator heartbeats, renews and rebalances: a fifth of the lease,
+    /// at most half a second (a released unit is taken over within one tick).
+    public var leaseTick: Duration { min(self.leaseTTL / 5, .milliseconds(500)) }
+    /// The server ends a batch transaction idle for this long (a frozen owner), well within
+    /// the lease: half of it, at least a second.
+    public var idleTransactionTimeout: Duration { max(self.leaseTTL / 2, .seconds(1)) }
+    /// What the connections may use: `.transaction` behind a transaction pooler (PgBouncer
+    /// `pool_mode = transaction`): no LISTEN, no statements prepared across transactions.
+    public var pooling: Pooling = .session
     /// Refuse an events sequence with CACHE > 1 unless this is set.
     public var allowSequenceCache = false
 
     public init() {}
+}
+
+/// How the daemon's connections reach PostgreSQL.
+public enum Pooling: String, Sendable {
+    /// Each connection is a server session of its own (direct, or PgBouncer in session mode).
+    case session
+    /// Through a transaction pooler: session state does not outlive a transaction.
+    case transaction
 }

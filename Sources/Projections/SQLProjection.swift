@@ -29,6 +29,11 @@ public struct SQLProjection: StatementProjection {
     public let onError: OnError
     public let setupSQL: String?
     public let resetSQL: String?
+    /// N > 1: the projection runs as N units split by aggregate (see `Projection.partitions`).
+    public let partitions: Int
+    /// Whether handlers run as statements prepared once per connection (fastest); false behind
+    /// a transaction pooler, where a prepared statement does not outlive its transaction.
+    public let preparedStatements: Bool
     /// Statements by event type, in order.
     public let handlers: [String: [Statement]]
 
@@ -47,9 +52,11 @@ public struct SQLProjection: StatementProjection {
     ///   holds several statements, or is not terminated.
     public init(
         name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
-        handlers: [(eventType: String, statements: [String])]
+        handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true
     ) throws {
         self.name = name
+        self.partitions = max(1, partitions)
+        self.preparedStatements = preparedStatements
         self.aggregateTypes = aggregateTypes
         self.onError = onError
         self.setupSQL = setup
@@ -72,6 +79,7 @@ public struct SQLProjection: StatementProjection {
     }
 
     public func prepare(_ connection: PostgresConnection) async throws {
+        guard self.preparedStatements else { return }
         for statement in self.handlers.values.joined() {
             do {
                 try await connection.prepare(
@@ -88,8 +96,10 @@ public struct SQLProjection: StatementProjection {
     public func statements(for event: PersistedEvent) throws -> [ProjectionStatement] {
         guard let statements = self.handlers[event.eventType] else { return [] }
         return statements.map { statement in
-            ProjectionStatement(
-                prepared: statement.preparedName, parameters: statement.rewritten.names.map { self.value($0, of: event) })
+            let parameters = statement.rewritten.names.map { self.value($0, of: event) }
+            return self.preparedStatements
+                ? ProjectionStatement(prepared: statement.preparedName, parameters: parameters)
+                : ProjectionStatement(sql: statement.rewritten.sql, parameters: parameters)
         }
     }
 

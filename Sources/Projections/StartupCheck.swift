@@ -7,8 +7,10 @@ public enum StartupCheck {
     static let eventColumns = ["global_position"] + PersistedEvent.columns
     static let checkpointColumns = [
         "consumer_name", "last_position", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
-        "gap_position", "gap_holder",
+        "gap_position", "gap_holder", "fencing_token",
     ]
+    static let nodeColumns = ["worker_id", "heartbeat_at", "updated_at", "hostname", "pid"]
+    static let assignmentColumns = ["consumer_name", "worker_id", "updated_at", "lease_expires_at", "fencing_token"]
     static let gapColumns = [
         "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",
         "first_seen_at",
@@ -21,6 +23,7 @@ public enum StartupCheck {
         for (table, columns) in [
             (schema.eventsTable, eventColumns), (schema.checkpointsTable, checkpointColumns),
             (schema.gapSkipsTable, gapColumns), (schema.deadLettersTable, deadLetterColumns),
+            (schema.nodesTable, nodeColumns), (schema.assignmentsTable, assignmentColumns),
         ] {
             let exists = try await connection.query("SELECT to_regclass($1) IS NOT NULL", [table.quoted])
             guard try exists[0].decode(Bool.self, at: 0) else {

@@ -16,6 +16,12 @@ public struct ProjectionStatement: Sendable {
         self.parameters = parameters.map(\.postgresParameter)
     }
 
+    /// SQL with parameters already encoded (their types go with them).
+    public init(sql: String, parameters: [PostgresParameter]) {
+        self.kind = .sql(sql)
+        self.parameters = parameters
+    }
+
     public init(prepared name: String, parameters: [PostgresParameter]) {
         self.kind = .prepared(name: name)
         self.parameters = parameters

@@ -93,16 +93,18 @@ public final class StatusBoard: Sendable {
         }
     }
 
-    /// A one-line summary: projections, max lag, gap waits, failures.
+    /// A one-line summary: units owned, max lag, gap waits, failures.
     public var summaryLine: String { self.summaryLine(slowBatchWarn: nil) }
 
     /// The summary line, naming batches running longer than `slowBatchWarn` (when given).
     public func summaryLine(slowBatchWarn: Duration?) -> String {
         let all = self.all
-        let lag = all.map(\.lag).max() ?? 0
-        let waiting = all.filter { $0.state == .waitingOnGap }
-        let failed = all.filter { $0.state == .failed }
-        var line = "\(all.count) projections, max lag \(lag)"
+        // A unit another instance runs (standby) is not this instance's to report.
+        let owned = all.filter { $0.state != .standby }
+        let lag = owned.map(\.lag).max() ?? 0
+        let waiting = owned.filter { $0.state == .waitingOnGap }
+        let failed = owned.filter { $0.state == .failed }
+        var line = "owns \(owned.count) of \(all.count) units, max lag \(lag)"
         line += ", \(waiting.count) waiting on gaps"
         if let first = waiting.first { line += " (\(first.name): \(first.summary))" }
         line += ", \(failed.count) failed"

@@ -3,22 +3,29 @@ import Foundation
 import Logging
 import Postgres
 
-/// Runs every projection, the notification listener and an optional health reporter as
-/// children of one task group, until the task running it is cancelled (or, run as a `Service`
-/// in a `ServiceGroup`, until graceful shutdown: see `Worker+Service.swift`).
+/// Runs a runner for every unit of work (each projection, or each partition of a partitioned
+/// one), the lease coordinator, the head probe, the notification listener and an optional
+/// health reporter as children of one task group, until the task running it is cancelled (or,
+/// run as a `Service` in a `ServiceGroup`, until graceful shutdown: see `Worker+Service.swift`).
 ///
+/// Instances with the same projections share the units through leases (`LeaseCoordinator`):
+/// a runner works only while this instance holds its unit's lease, under its fencing token.
 /// A runner handles its own failures, so one failing projection never stops the others.
 /// Cancellation stops everything: a batch in flight is rolled back (its statement is
-/// cancelled on the server) or has committed, never half.
+/// cancelled on the server) or has committed, never half; then the leases are released.
 public struct Worker: Sendable {
     public let projections: [any Projection]
+    /// The units of work: one per projection, or one per partition.
+    public let units: [WorkUnit]
+    /// The leases this instance holds.
+    public let leases = Leases()
     public let database: ConnectionConfiguration
     public let options: RuntimeOptions
     public let board: StatusBoard
     public let broadcaster = WakeupBroadcaster()
     let logger: Logger
 
-    /// - Throws: `SchemaError` for duplicate projection names.
+    /// - Throws: `SchemaError` for duplicate projection (or unit) names.
     public init(
         projections: [any Projection], database: ConnectionConfiguration, options: RuntimeOptions,
         logger: Logger = Logger(label: "projectionist")
@@ -27,10 +34,16 @@ public struct Worker: Sendable {
         for projection in projections where !seen.insert(projection.name).inserted {
             throw SchemaError("two projections are named '\(projection.name)': names identify checkpoints and must be unique")
         }
+        let units = projections.flatMap(WorkUnit.units(of:))
+        var unitNames = Set<String>()
+        for unit in units where !unitNames.insert(unit.name).inserted {
+            throw SchemaError("two units of work are named '\(unit.name)': a projection's name clashes with another one's partition")
+        }
         self.projections = projections
+        self.units = units
         self.database = database
         self.options = options
-        self.board = StatusBoard(names: projections.map(\.name))
+        self.board = StatusBoard(names: units.map(\.name))
         self.logger = logger
     }
 
@@ -46,31 +59,42 @@ public struct Worker: Sendable {
         if verify {
             let connection = try await PostgresConnection.connect(self.database)
             try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
+            try await StartupCheck.verifyPartitions(self.projections, schema: self.options.schema, on: connection)
             await connection.close()
         }
 
-        await withDiscardingTaskGroup { group in
-            if let channel = self.options.schema.notifyChannel, !channel.isEmpty {
-                group.addTask { await self.listen(on: channel) }
+        let coordinator = LeaseCoordinator(
+            units: self.units.map(\.name), leases: self.leases, database: self.database, options: self.options, logger: self.logger)
+        let (runnersStopped, markRunnersStopped) = AsyncStream.makeStream(of: Void.self)
+        await withDiscardingTaskGroup { outer in
+            // The coordinator outlives the runners: it releases the leases once they have stopped.
+            outer.addTask { await coordinator.run(runnersStopped: runnersStopped) }
+            await withDiscardingTaskGroup { group in
+                if self.options.pooling == .session, let channel = self.options.schema.notifyChannel, !channel.isEmpty {
+                    group.addTask { await self.listen(on: channel) }
+                }
+                if let interval = self.options.headPollInterval {
+                    group.addTask { await self.pollHead(every: interval) }
+                }
+                for unit in self.units {
+                    let wakeup = Wakeup()
+                    self.broadcaster.register(wakeup)
+                    let runner = ProjectionRunner(
+                        unit: unit, database: self.database, options: self.options, board: self.board,
+                        wakeup: wakeup, leases: self.leases, logger: self.logger)
+                    group.addTask { await runner.run() }
+                }
+                let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
+                group.addTask { await monitor.run() }
+                if let health {
+                    group.addTask { await health(self.board) }
+                }
+                self.logger.info(
+                    "Worker started.",
+                    metadata: ["projections": "\(self.projections.count)", "units": "\(self.units.count)", "instance": "\(self.options.instanceID)"])
+                await ready()
             }
-            if let interval = self.options.headPollInterval {
-                group.addTask { await self.pollHead(every: interval) }
-            }
-            for projection in self.projections {
-                let wakeup = Wakeup()
-                self.broadcaster.register(wakeup)
-                let runner = ProjectionRunner(
-                    projection: projection, database: self.database, options: self.options, board: self.board,
-                    wakeup: wakeup, logger: self.logger)
-                group.addTask { await runner.run() }
-            }
-            let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
-            group.addTask { await monitor.run() }
-            if let health {
-                group.addTask { await health(self.board) }
-            }
-            self.logger.info("Worker started.", metadata: ["projections": "\(self.projections.count)"])
-            await ready()
+            markRunnersStopped.finish()
         }
         self.logger.info("Worker stopped.")
     }
@@ -80,10 +104,13 @@ public struct Worker: Sendable {
     func pollHead(every interval: Duration) async {
         let events = self.options.schema.eventsTable.quoted
         var last: Int64 = -1
+        let sql = "SELECT coalesce(max(global_position), 0) FROM \(events)"
+        let prepared = self.options.pooling == .session
         await self.onConnection("Head probe") { connection in
-            try await connection.prepare("projectionist_head", "SELECT coalesce(max(global_position), 0) FROM \(events)")
+            if prepared { try await connection.prepare("projectionist_head", sql) }
             while !Task.isCancelled {
-                let head = try await connection.queryPrepared("projectionist_head")[0].decode(Int64.self, at: 0)
+                let result = prepared ? try await connection.queryPrepared("projectionist_head") : try await connection.query(sql)
+                let head = try result[0].decode(Int64.self, at: 0)
                 if head != last {
                     if last >= 0 { self.broadcaster.signalAll() }
                     last = head

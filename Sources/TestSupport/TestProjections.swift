@@ -86,12 +86,14 @@ public struct CounterProjection: Projection {
     public let poisonType: String?
     /// Seconds of `pg_sleep` per event (a slow projection).
     public let sleepSeconds: Double
+    public let partitions: Int
 
     public init(
         name: String, aggregateTypes: [String]? = nil, onError: OnError = .stop, poisonType: String? = nil,
-        sleepSeconds: Double = 0
+        sleepSeconds: Double = 0, partitions: Int = 1
     ) {
         self.name = name
+        self.partitions = partitions
         self.aggregateTypes = aggregateTypes
         self.onError = onError
         self.poisonType = poisonType

@@ -36,7 +36,7 @@ struct MigrationTests {
         let connection = try await db.connect()
         let tables = try await connection.query(
             "SELECT count(*) FROM pg_tables WHERE schemaname = ANY($1::text[])", [qualified ? "{store,worker}" : "{public}"])
-        #expect(try tables[0].decode(Int64.self, at: 0) == 5)
+        #expect(try tables[0].decode(Int64.self, at: 0) == 7)
         let trigger = try await connection.query("SELECT count(*) FROM pg_trigger WHERE tgname = 'events_notify'")
         #expect(try trigger[0].decode(Int64.self, at: 0) == 1)
         let sequence = try await connection.query(

@@ -74,7 +74,18 @@ struct DaemonTests {
         }
         let json = try await statusJSON(config)
         #expect(json["head"] as? Int == Int(last))
-        #expect(Set(projectionState(json).keys) == ["name", "position", "lag", "state", "error", "slow_batch_seconds"])
+        #expect(
+            Set(projectionState(json).keys)
+                == [
+                    "name", "partition", "position", "lag", "state", "error", "slow_batch_seconds", "owner", "owner_host",
+                    "lease_expires_seconds", "fencing_token",
+                ])
+        // This daemon holds the unit's lease: its instance, host and pid, a running lease, a token.
+        #expect(projectionState(json)["partition"] is NSNull)
+        #expect((projectionState(json)["owner"] as? String).flatMap(UUID.init(uuidString:)) != nil)
+        #expect((projectionState(json)["owner_host"] as? String)?.hasSuffix(":\(daemon.pid)") == true)
+        #expect((projectionState(json)["lease_expires_seconds"] as? Double).map { $0 > 0 } == true)
+        #expect((projectionState(json)["fencing_token"] as? Int).map { $0 >= 1 } == true)
         #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
         // WATCHDOG=1 about every second (half of 2 s) while healthy.
         let pingsBefore = notify.lines.filter { $0 == "WATCHDOG=1" }.count
@@ -82,7 +93,7 @@ struct DaemonTests {
         let pings = notify.lines.filter { $0 == "WATCHDOG=1" }.count - pingsBefore
         #expect((2...5).contains(pings), "\(pings) watchdog pings in 3 s")
         let statuses = notify.lines.filter { $0.hasPrefix("STATUS=") }
-        #expect(statuses.contains { $0.contains("1 projections, max lag 0") }, "\(statuses)")
+        #expect(statuses.contains { $0.contains("owns 1 of 1 units, max lag 0") }, "\(statuses)")
         #expect(notify.lines.firstIndex(of: "READY=1")! < notify.lines.lastIndex { $0.hasPrefix("STATUS=") }!)
 
         daemon.signal(SIGTERM)

@@ -30,7 +30,7 @@ struct MigrateCommandTests {
             "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
         #expect(
             try tables[0].decode(String.self, at: 0)
-                == "aggregate_heads,consumer_checkpoints,consumer_dead_letters,consumer_gap_skips,counter,events")
+                == "aggregate_heads,consumer_assignments,consumer_checkpoints,consumer_dead_letters,consumer_gap_skips,counter,events,worker_nodes")
         #expect(try await connection.query("SELECT count(*) FROM counter")[0].decode(Int64.self, at: 0) == 1)
     }
 

@@ -54,7 +54,7 @@ struct CheckpointStoreTests {
         try await store.ensureRow("a", on: connection)
         try await store.ensureRow("b", on: connection)
         try await connection.transaction { tx in
-            _ = try await store.lock("a", in: tx)
+            _ = try await store.lockForReset("a", in: tx)
             try await store.reset("a", to: 12, in: tx)
         }
         #expect(try await store.position("a", on: connection) == 12)

@@ -168,11 +168,10 @@ struct FailurePathTests {
         _ = try await Seeder.seedOrders(4_000, on: connection)
         let last = try await head(on: connection)
         let running = try RunningWorker(db, [OrderOverviewProjection()], options: testOptions { $0.batchSize = 200; $0.headPollInterval = nil })
-        // The owner: the session holding the projection's advisory lock.
+        // The owner: the session whose batch transaction is tagged with the unit (SessionTag).
         let ownerQuery = """
-            SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
-              AND classid = hashtext('projectionist')::oid AND objid = hashtext('order_overview_v1')::oid
-              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name ~ '^projectionist [0-9a-f]{16} [0-9]+$'
             """
         var owner: Int32?
         try await eventually("the runner owns the projection") {
@@ -186,7 +185,7 @@ struct FailurePathTests {
             killed += Int(try await connection.query(
                 """
                 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                WHERE datname = current_database() AND application_name = 'projectionist' AND pid <> $1
+                WHERE datname = current_database() AND (application_name = 'projectionist' OR application_name LIKE 'projectionist %') AND pid <> $1
                 """, [owner!])[0].decode(Int64.self, at: 0))
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -2,15 +2,15 @@ extension ProjectionistConfiguration {
     /// The keys each mapping of the file accepts; the parser refuses any other key.
     enum Keys {
         static let top = ["database", "store", "worker", "projections"]
-        static let database = ["url", "password_file", "startup_timeout"]
+        static let database = ["url", "password_file", "startup_timeout", "pooling"]
         static let store = [
             "events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache",
         ]
         static let worker = [
             "checkpoints_table", "gap_skips_table", "dead_letters_table", "batch_size", "poll_interval", "max_poll_interval",
-            "gap_warn_after", "gap_skip_after", "slow_batch_warn",
+            "gap_warn_after", "gap_skip_after", "slow_batch_warn", "lease_ttl",
         ]
-        static let projection = ["name", "aggregate_types", "on_error", "setup", "reset", "handlers"]
+        static let projection = ["name", "aggregate_types", "on_error", "partitions", "setup", "reset", "handlers"]
     }
 
     /// Every key the file may hold, as a dotted path: `worker.batch_size`; a projection entry's

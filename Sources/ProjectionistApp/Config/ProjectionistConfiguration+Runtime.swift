@@ -13,6 +13,8 @@ extension ProjectionistConfiguration {
         options.gapSkipAfter = self.worker.gapSkipAfter
         options.slowBatchWarn = self.worker.slowBatchWarn
         options.allowSequenceCache = self.store.allowSequenceCache
+        options.leaseTTL = self.worker.leaseTTL
+        options.pooling = self.database.pooling
         return options
     }
 
@@ -24,7 +26,8 @@ extension ProjectionistConfiguration {
                 return try SQLProjection(
                     name: projection.name, aggregateTypes: projection.aggregateTypes,
                     onError: projection.onError == .skip ? .skip : .stop, setup: projection.setup, reset: projection.reset,
-                    handlers: projection.handlers)
+                    handlers: projection.handlers, partitions: projection.partitions,
+                    preparedStatements: self.database.pooling == .session)
             } catch let error as SQLProjection.DefinitionError {
                 let count = projection.handlers.first { $0.eventType == error.eventType }?.statements.count ?? 1
                 let path = "projections[\(index)].handlers.\(error.eventType)" + (count > 1 ? "[\(error.index)]" : "")

@@ -1,6 +1,7 @@
 import EventStore
 import Foundation
 import Postgres
+import Projections
 import Yams
 
 /// The daemon's configuration: the YAML file of INTERFACE.md, validated strictly, with the
@@ -11,6 +12,9 @@ public struct ProjectionistConfiguration: Sendable {
         public var url = ""
         public var passwordFile: String?
         public var startupTimeout: Duration = .seconds(30)
+        /// `transaction` behind PgBouncer in transaction mode: no LISTEN, no prepared statements
+        /// (advisory locks are never used).
+        public var pooling: Pooling = .session
     }
 
     public struct Store: Sendable {
@@ -35,6 +39,8 @@ public struct ProjectionistConfiguration: Sendable {
         public var gapSkipAfter: Duration?
         /// A batch running longer is reported (log, `STATUS=`, `status`); never a watchdog kill.
         public var slowBatchWarn: Duration = .seconds(10)
+        /// The lease of a unit of work across instances (see `RuntimeOptions.leaseTTL`).
+        public var leaseTTL: Duration = .seconds(10)
     }
 
     /// One projection declared in SQL.
@@ -43,6 +49,7 @@ public struct ProjectionistConfiguration: Sendable {
         public var name: String
         public var aggregateTypes: [String]?
         public var onError: OnError = .stop
+        public var partitions = 1
         public var setup: String?
         public var reset: String?
         /// Event type → statements, in the file's order.
@@ -148,6 +155,13 @@ public struct ProjectionistConfiguration: Sendable {
         if let value = keys["url"] { self.database.url = try reader.string(value, at: "database.url") }
         if let value = keys["password_file"] { self.database.passwordFile = try reader.string(value, at: "database.password_file") }
         if let value = keys["startup_timeout"] { self.database.startupTimeout = try reader.duration(value, at: "database.startup_timeout") }
+        if let value = keys["pooling"] {
+            let text = try reader.string(value, at: "database.pooling")
+            guard let pooling = Pooling(rawValue: text) else {
+                throw reader.error("database.pooling", value, "expected session or transaction (PgBouncer's pool_mode), found '\(text)'")
+            }
+            self.database.pooling = pooling
+        }
     }
 
     mutating func readStore(_ node: Node, _ reader: YAMLReader) throws {
@@ -187,6 +201,12 @@ public struct ProjectionistConfiguration: Sendable {
                 throw reader.error("worker.slow_batch_warn", value, "must be longer than 0 (it would report every batch)")
             }
         }
+        if let value = keys["lease_ttl"] {
+            self.worker.leaseTTL = try reader.duration(value, at: "worker.lease_ttl")
+            guard self.worker.leaseTTL >= .seconds(2) else {
+                throw reader.error("worker.lease_ttl", value, "must be at least 2s (instances renew leases several times within it)")
+            }
+        }
         if self.worker.maxPollInterval < self.worker.pollInterval {
             throw reader.error("worker.max_poll_interval", keys["max_poll_interval"], "must not be shorter than worker.poll_interval")
         }
@@ -219,6 +239,15 @@ public struct ProjectionistConfiguration: Sendable {
                     throw reader.error("\(path).on_error", value, "expected stop or skip, found '\(text)'")
                 }
                 projection.onError = onError
+            }
+            if let value = keys["partitions"] {
+                projection.partitions = try reader.positiveInteger(value, at: "\(path).partitions")
+                guard projection.partitions <= 256 else {
+                    throw reader.error("\(path).partitions", value, "at most 256 (each partition holds a connection of its own)")
+                }
+                guard !projection.name.contains("#") || projection.partitions == 1 else {
+                    throw reader.error("\(path).name", nameNode, "a partitioned projection's name must not contain '#' (it separates the partition in checkpoint names)")
+                }
             }
             if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
             if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }

@@ -41,6 +41,7 @@ public struct Daemon: Sendable {
                 do {
                     let connection = try await DatabaseConnector.connect(database, timeout: startupTimeout, logger: logger)
                     try await StartupCheck.verify(runtime.schema, allowSequenceCache: runtime.allowSequenceCache, on: connection)
+                    try await StartupCheck.verifyPartitions(projections, schema: runtime.schema, on: connection)
                     await connection.close()
                 } catch {
                     if Task.isCancelled { return }  // a signal while starting: a clean stop, not a failure

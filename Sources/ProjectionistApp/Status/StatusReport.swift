@@ -3,16 +3,36 @@ import Foundation
 import Postgres
 import Projections
 
-/// What `status` prints: the head and, per configured projection, what the daemon recorded.
+/// What `status` prints: the head and, per configured unit of work (each projection, or each
+/// partition of a partitioned one), what its owner recorded and who owns it.
 public struct StatusReport: Sendable {
     public struct Row: Sendable {
+        /// The projection's name.
         public var name: String
+        /// `"k/N"` for partition k of N; nil when unpartitioned.
+        public var partition: String?
         public var position: Int64
         public var lag: Int64
         public var state: String
         public var error: String?
         /// Seconds the owner's batch has been running, when longer than `worker.slow_batch_warn`.
         public var slowBatchSeconds: Int?
+        /// The instance holding the unit's lease (its `worker_id`), with host and pid.
+        public var owner: CheckpointRecord.Owner?
+
+        public init(
+            name: String, partition: String?, position: Int64, lag: Int64, state: String, error: String? = nil,
+            slowBatchSeconds: Int? = nil, owner: CheckpointRecord.Owner? = nil
+        ) {
+            self.name = name
+            self.partition = partition
+            self.position = position
+            self.lag = lag
+            self.state = state
+            self.error = error
+            self.slowBatchSeconds = slowBatchSeconds
+            self.owner = owner
+        }
     }
     public var head: Int64
     public var rows: [Row]
@@ -29,52 +49,99 @@ public struct StatusReport: Sendable {
             }
         }
         let head = try await EventStore(schema.eventStore).latestPosition(on: connection)
-        let names = config.projections.map(\.name)
-        var found: [String: Row] = [:]
-        for record in try await CheckpointStore(schema: schema).records(names, on: connection) {
+        var units: [(projection: String, partition: WorkUnit.Partition?)] = []
+        for projection in config.projections {
+            if projection.partitions > 1 {
+                for index in 0..<projection.partitions {
+                    units.append((projection.name, WorkUnit.Partition(index: index, count: projection.partitions)))
+                }
+            } else {
+                units.append((projection.name, nil))
+            }
+        }
+        let names = units.map { WorkUnit.name($0.projection, $0.partition) }
+        var found: [String: CheckpointRecord] = [:]
+        for record in try await CheckpointStore(schema: schema).records(names, on: connection) { found[record.name] = record }
+        var rows: [Row] = []
+        for (unit, name) in zip(units, names) {
+            guard let record = found[name] else {
+                rows.append(Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: "unknown"))
+                continue
+            }
             let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
             let state = record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
             let slow = record.batchRunning.flatMap { $0 > config.worker.slowBatchWarn ? Int($0.components.seconds) : nil }
-            found[record.name] = Row(
-                name: record.name, position: record.position, lag: max(0, head - record.position), state: state,
-                error: record.lastError, slowBatchSeconds: slow)
+            rows.append(
+                Row(
+                    name: unit.projection, partition: unit.partition?.description, position: record.position,
+                    lag: max(0, head - record.position), state: state, error: record.lastError, slowBatchSeconds: slow,
+                    owner: record.owner))
         }
-        return StatusReport(
-            head: head,
-            rows: names.map { found[$0] ?? Row(name: $0, position: 0, lag: head, state: "unknown", error: nil, slowBatchSeconds: nil) })
+        return StatusReport(head: head, rows: rows)
     }
 
     public var json: String {
-        let projections: [[String: Any]] = self.rows.map {
-            [
-                "name": $0.name, "position": $0.position, "lag": $0.lag, "state": $0.state, "error": $0.error ?? NSNull(),
-                "slow_batch_seconds": $0.slowBatchSeconds ?? NSNull(),
-            ]
-        }
+        let projections = self.rows.map(\.jsonObject)
         let data = try! JSONSerialization.data(
             withJSONObject: ["head": self.head, "projections": projections], options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
 
     public var table: String {
-        let width = max(4, self.rows.map(\.name.count).max() ?? 0)
+        let width = max(4, self.rows.map(\.label.count).max() ?? 0)
         func pad(_ text: String, _ count: Int, right: Bool = false) -> String {
             let space = String(repeating: " ", count: max(0, count - text.count))
             return right ? space + text : text + space
         }
-        var lines = ["head: \(self.head)", "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  ERROR"]
+        let ownerWidth = max(5, self.rows.map(\.ownerColumn.count).max() ?? 0)
+        var lines = [
+            "head: \(self.head)",
+            "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  \(pad("OWNER", ownerWidth))  ERROR",
+        ]
         for row in self.rows {
             lines.append(
-                "\(pad(row.name, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(row.note)")
+                "\(pad(row.label, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(pad(row.ownerColumn, ownerWidth))  \(row.note)")
         }
         return lines.joined(separator: "\n")
     }
 }
 
 extension StatusReport.Row {
+    /// The row in `status --json`.
+    var jsonObject: [String: Any] {
+        let lease: Any = self.owner?.leaseExpiresIn.map { duration -> Double in
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            return (seconds * 10).rounded() / 10
+        } ?? NSNull()
+        return [
+            "name": self.name, "partition": self.partition ?? NSNull(), "position": self.position, "lag": self.lag,
+            "state": self.state, "error": self.error ?? NSNull(), "slow_batch_seconds": self.slowBatchSeconds ?? NSNull(),
+            "owner": self.owner?.instance ?? NSNull(), "owner_host": self.owner?.hostDescription ?? NSNull(),
+            "lease_expires_seconds": lease, "fencing_token": self.owner?.token ?? NSNull(),
+        ]
+    }
+
+    /// The table's first column: `name`, or `name k/N` for a partition.
+    var label: String { self.partition.map { "\(self.name) \($0)" } ?? self.name }
+
+    /// The table's owner column: `host:pid (token T, lease N s)`, or `-` without an owner.
+    var ownerColumn: String {
+        guard let owner = self.owner else { return "-" }
+        let lease = owner.leaseExpiresIn.map { "lease \(max(0, Int($0.components.seconds))) s" } ?? "no lease"
+        return "\(owner.hostDescription) (token \(owner.token), \(lease))"
+    }
+
     /// The table's last column: the last error, and a batch running past `slow_batch_warn`.
     var note: String {
         let slow = self.slowBatchSeconds.map { "batch running \($0) s (slow_batch_warn)" }
         return [slow, self.error].compactMap { $0 }.joined(separator: "; ")
+    }
+}
+
+extension CheckpointRecord.Owner {
+    /// `host:pid` of the instance (its id when the host is not recorded).
+    var hostDescription: String {
+        guard let hostname else { return self.instance }
+        return self.pid.map { "\(hostname):\($0)" } ?? hostname
     }
 }

@@ -1,0 +1,12 @@
+/// A batch transaction found a newer fencing token on its unit's checkpoint row: another
+/// instance took the unit over (this one's lease ran out or was handed on). The transaction is
+/// rolled back and the runner stands by.
+public struct FencedError: Error, CustomStringConvertible, Sendable {
+    public var unit: String
+    /// The token this runner held.
+    public var token: Int64
+
+    public var description: String {
+        "unit '\(self.unit)' was taken over by another instance (this one's fencing token \(self.token) is stale); standing by"
+    }
+}

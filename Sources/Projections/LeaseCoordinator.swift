@@ -1,0 +1,101 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// This instance's side of sharing the work: on a connection of its own, every `leaseTick` it
+/// heartbeats, renews its leases, looks at the live instances and the units' holders, and claims
+/// or releases units as `LeaseBalance` says. Runners read the result from `Leases`.
+///
+/// On cancellation it waits until `runnersStopped` (the batches in flight have finished), then
+/// releases every lease at once so that another instance takes over on its next tick.
+struct LeaseCoordinator: Sendable {
+    let units: [String]
+    let leases: Leases
+    let database: ConnectionConfiguration
+    let options: RuntimeOptions
+    let logger: Logger
+    var store: AssignmentStore { AssignmentStore(schema: self.options.schema, instanceID: self.options.instanceID) }
+
+    func run(runnersStopped: AsyncStream<Void>) async {
+        var backoff = self.options.reconnectBackoff
+        var connection: PostgresConnection?
+        var ticks = 0
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            let started = clock.now
+            do {
+                let current: PostgresConnection
+                if let connection { current = connection } else {
+                    current = try await PostgresConnection.connect(self.database)
+                    try await self.store.ensureUnits(self.units, on: current)
+                    connection = current
+                    backoff.reset()
+                }
+                try await self.tick(on: current, started: started, forgetSilent: ticks % 100 == 0)
+                ticks += 1
+                try await Task.sleep(for: self.options.leaseTick)
+            } catch {
+                if Task.isCancelled { break }
+                self.logger.warning("Lease coordinator lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                if let lost = connection { await lost.close() }
+                connection = nil
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+        for await _ in runnersStopped {}
+        self.leases.clear()
+        // Shutdown: hand the units over now rather than after the lease (from an uncancelled task).
+        let store = self.store
+        let database = self.database
+        let logger = self.logger
+        await Task {
+            do {
+                let leaving: PostgresConnection
+                if let connection { leaving = connection } else { leaving = try await PostgresConnection.connect(database) }
+                try await store.leave(on: leaving)
+                await leaving.close()
+                logger.info("Released every lease.")
+            } catch {
+                logger.warning("Could not release the leases; they run out by themselves.", metadata: ["error": "\(error)"])
+            }
+        }.value
+    }
+
+    /// One look at the tables and the moves it calls for.
+    func tick(on connection: PostgresConnection, started: ContinuousClock.Instant, forgetSilent: Bool) async throws {
+        let ttl = self.options.leaseTTL
+        try await self.store.heartbeat(hostname: Self.hostname, pid: getpid(), on: connection)
+        var held = try await self.store.renew(self.units, ttl: ttl, on: connection)
+        let instances = try await self.store.liveInstances(ttl: ttl, on: connection)
+        let holders = try await self.store.holders(self.units, on: connection)
+        let plan = LeaseBalance.plan(me: self.options.instanceID, instances: instances, units: self.units, holders: holders)
+        if !plan.release.isEmpty {
+            try await self.store.release(plan.release, on: connection)
+            for unit in plan.release { held[unit] = nil }
+            self.logger.info("Released units to rebalance.", metadata: ["units": "\(plan.release)"])
+        }
+        if !plan.claim.isEmpty {
+            let claimed = try await self.store.claim(plan.claim, ttl: ttl, on: connection)
+            held.merge(claimed) { _, new in new }
+            if !claimed.isEmpty {
+                self.logger.info("Claimed units.", metadata: ["units": "\(claimed.keys.sorted())", "instances": "\(instances.count)"])
+            }
+        }
+        if forgetSilent { try await self.store.forgetSilentInstances(olderThan: max(ttl * 6, .seconds(60)), on: connection) }
+        // Counted from before the renewal was sent, and a little short of it: this instance stops
+        // starting transactions before any other instance can claim what it holds.
+        self.leases.hold(held, validUntil: started + ttl * 0.9)
+    }
+
+    static let hostname: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }()
+}
+
+extension Duration {
+    /// The duration in seconds, as SQL intervals take it.
+    var inSeconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
+}

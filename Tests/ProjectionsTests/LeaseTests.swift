@@ -1,0 +1,98 @@
+import EventStore
+import Foundation
+import Postgres
+@testable import Projections
+import TestSupport
+import Testing
+
+/// Several workers (instances) on one database, in this process: they share the units through
+/// leases, every event is applied exactly once, and an instance whose lease was taken never
+/// commits again.
+@Suite(.timeLimit(.minutes(2)))
+struct LeaseTests {
+    static func options(_ instance: UUID = UUID()) -> RuntimeOptions {
+        testOptions {
+            $0.instanceID = instance
+            $0.leaseTTL = .seconds(2)
+            $0.batchSize = 50
+        }
+    }
+
+    static func expectExactlyOnce(_ name: String, through last: Int64, on connection: PostgresConnection) async throws {
+        let numbers = try await CounterProjection.numbers(name, on: connection)
+        #expect(numbers.n == last, "every event applied once: n")
+        #expect(numbers.rows == last, "no event applied twice: log rows")
+        #expect(numbers.distinct == last, "no event missing: distinct positions")
+    }
+
+    @Test("two workers split four partitions and a projection 3 + 2 or 2 + 3, apply every event once, and one stopping hands its units over")
+    func shareAndHandOver() async throws {
+        let db = try await projectionDatabase("lease_share")
+        let connection = try await db.connect()
+        let projections: [any Projection] = [CounterProjection(name: "c", partitions: 4), CounterProjection(name: "d")]
+        _ = try await appendOrders(100, prefix: "a", on: connection)
+        let first = try RunningWorker(db, projections, options: Self.options())
+        let second = try RunningWorker(db, projections, options: Self.options())
+        try await eventually("the units are shared 3 + 2") {
+            Set([first.worker.leases.count(), second.worker.leases.count()]) == [2, 3]
+        }
+        var last = try await head(on: connection)
+        try await eventually("caught up") {
+            let positions = try await CheckpointStore().records(first.worker.units.map(\.name), on: connection).map(\.position)
+            return positions.count == 5 && positions.allSatisfy { $0 == last }
+        }
+        try await Self.expectExactlyOnce("c", through: last, on: connection)
+        try await Self.expectExactlyOnce("d", through: last, on: connection)
+
+        // A clean stop releases at once: the other worker takes every unit well within the lease.
+        let clock = ContinuousClock()
+        let stopped = clock.now
+        await first.stop()
+        try await eventually("the second worker holds every unit", timeout: .seconds(10), every: .milliseconds(10)) {
+            second.worker.leases.count() == 5
+        }
+        let handover = clock.now - stopped
+        #expect(handover < .seconds(2), "handover took \(handover)")
+        last = try await appendOrders(50, prefix: "b", on: connection)
+        try await eventually("caught up again") {
+            try await CheckpointStore().records(second.worker.units.map(\.name), on: connection).allSatisfy { $0.position == last }
+        }
+        await second.stop()
+        try await Self.expectExactlyOnce("c", through: last, on: connection)
+        try await Self.expectExactlyOnce("d", through: last, on: connection)
+    }
+
+    @Test("a unit whose lease another instance took: the old owner is fenced, stands by and commits nothing more; it resumes once the lease is free")
+    func stolenLeaseFences() async throws {
+        let db = try await projectionDatabase("lease_fence")
+        let connection = try await db.connect()
+        _ = try await appendOrders(20, prefix: "a", on: connection)
+        let running = try RunningWorker(db, [CounterProjection(name: "c")], options: Self.options())
+        var last = try await head(on: connection)
+        try await eventually("caught up") { try await checkpoint("c", on: connection) == last }
+        // Another instance (a row of our making) takes the unit with the next token, and raises
+        // the checkpoint row's token as its first batch would.
+        let thief = UUID()
+        try await connection.query("INSERT INTO worker_nodes (worker_id, heartbeat_at) VALUES ($1::uuid, now() + interval '1 hour')", [thief])
+        try await connection.query(
+            """
+            UPDATE consumer_assignments SET worker_id = $1::uuid, fencing_token = fencing_token + 1,
+                lease_expires_at = now() + interval '1 hour' WHERE consumer_name = 'c'
+            """, [thief])
+        try await connection.query(
+            "UPDATE consumer_checkpoints SET fencing_token = (SELECT fencing_token FROM consumer_assignments WHERE consumer_name = 'c') WHERE consumer_name = 'c'")
+        let stolenAt = try await checkpoint("c", on: connection)
+        _ = try await appendOrders(20, prefix: "b", on: connection)
+        try await eventually("the old owner stands by") { running.status("c")?.state == .standby }
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await checkpoint("c", on: connection) == stolenAt, "a fenced instance committed a batch")
+        #expect(try await CounterProjection.numbers("c", on: connection).n == stolenAt)
+        // The thief goes away: its lease is released, the worker claims the unit with a newer token.
+        try await connection.query("UPDATE consumer_assignments SET worker_id = NULL, lease_expires_at = NULL WHERE consumer_name = 'c'")
+        try await connection.query("DELETE FROM worker_nodes WHERE worker_id = $1::uuid", [thief])
+        last = try await head(on: connection)
+        try await eventually("caught up after taking the unit back") { try await checkpoint("c", on: connection) == last }
+        await running.stop()
+        try await Self.expectExactlyOnce("c", through: last, on: connection)
+    }
+}
