@@ -119,6 +119,34 @@ struct PgBouncerTests {
         #expect(try await again.query("SELECT 1")[0].decode(Int32.self, at: 0) == 1)
     }
 
+    @Test("cancelling a transaction's task cancels its statement through pgbouncer, and the client goes on")
+    func cancellation() async throws {
+        let db = try await TestDatabase.fresh("pgbcancel")
+        let direct = try await db.connect()
+        try await direct.query("CREATE TABLE t (v int)")
+        let bouncer = try await PgBouncer.start(for: db, defaultPoolSize: 1)
+        defer { bouncer.stop() }
+        let client = try await bouncer.connect()
+        let started = AsyncStream.makeStream(of: Void.self)
+        let task = Task {
+            try await client.transaction { tx in
+                try await tx.query("INSERT INTO t VALUES (1)")
+                started.continuation.yield()
+                try await tx.query("SELECT pg_sleep(30)")
+            }
+        }
+        var iterator = started.stream.makeAsyncIterator()
+        await iterator.next()
+        try await Task.sleep(for: .milliseconds(200))
+        let begun = ContinuousClock.now
+        task.cancel()
+        let error = await #expect(throws: PostgresError.self) { try await task.value }
+        #expect(error?.sqlState == "57014")
+        #expect(ContinuousClock.now - begun < .seconds(5))
+        // Rolled back, and the (only) server connection is free again.
+        #expect(try await client.query("SELECT count(*) FROM t")[0].decode(Int64.self, at: 0) == 0)
+    }
+
     @Test("a pgbouncer that cannot start fails with its log's tail in the error")
     func failedStart() async throws {
         let db = try await TestDatabase.fresh("pgbfail")
