@@ -13,6 +13,7 @@ ensure_packages() {
     command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
     [ -n "$(postgres_bindir 2>/dev/null)" ] || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         die "missing packages: ${missing[*]}. Install them (as root: apt-get install ${missing[*]}) and run again."
@@ -20,7 +21,37 @@ ensure_packages() {
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    install_without_services "${missing[@]}"
+    # The tests run pgbouncers of their own; the package's service stays off at boot too.
+    case " ${missing[*]} " in
+        *" pgbouncer "*) update-rc.d pgbouncer disable >/dev/null 2>&1 || true ;;
+    esac
+}
+
+# apt-get install with every service start refused: postinst scripts (pgbouncer's, postgresql's)
+# would otherwise start a system daemon, or fail the install where no init system runs.
+# A policy-rc.d answering 101 does it (invoke-rc.d and deb-systemd-invoke both ask it); any
+# policy-rc.d already there is put back afterwards.
+install_without_services() {
+    local status=0
+    POLICY_SAVED="" POLICY_ACTIVE=1
+    if [ -e /usr/sbin/policy-rc.d ]; then
+        POLICY_SAVED=$(mktemp /tmp/policy-rc.d.XXXXXX)
+        cp -p /usr/sbin/policy-rc.d "$POLICY_SAVED"
+    fi
+    trap restore_policy EXIT  # also when interrupted; ensure_packages runs before any other trap is set
+    printf '#!/bin/sh\n# written by projectionist scripts/lib/common.sh during apt-get install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+    restore_policy
+    trap - EXIT
+    [ $status -eq 0 ] || die "apt-get install $* failed (status $status)"
+}
+
+restore_policy() {
+    [ "${POLICY_ACTIVE:-}" = 1 ] || return 0
+    POLICY_ACTIVE=""
+    if [ -n "$POLICY_SAVED" ]; then mv -f "$POLICY_SAVED" /usr/sbin/policy-rc.d; else rm -f /usr/sbin/policy-rc.d; fi
 }
 
 # The newest PostgreSQL server binary directory on this machine.
