@@ -13,7 +13,7 @@ public struct ProjectionistConfiguration: Sendable {
         public var passwordFile: String?
         public var startupTimeout: Duration = .seconds(30)
         /// `transaction` behind PgBouncer in transaction mode: no LISTEN, no prepared statements
-        /// (advisory locks are never used).
+        /// (the daemon holds no session advisory lock).
         public var pooling: Pooling = .session
     }
 
