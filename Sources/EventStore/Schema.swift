@@ -11,6 +11,8 @@ public struct Schema: Sendable, Hashable {
     public var nodesTable: QualifiedName { QualifiedName(schema: self.checkpointsTable.schema, name: "worker_nodes") }
     /// Units of work with their owner, lease and fencing token (eventsalsa/worker's
     /// `consumer_assignments` plus two columns), beside the checkpoints.
+    /// The read-your-writes function, beside the checkpoints.
+    public var waitFunction: QualifiedName { QualifiedName(schema: self.checkpointsTable.schema, name: "projectionist_wait_for") }
     public var assignmentsTable: QualifiedName { QualifiedName(schema: self.checkpointsTable.schema, name: "consumer_assignments") }
     /// The channel the notify trigger (and the listener) uses; nil or empty: polling only.
     public var notifyChannel: String? = "projectionist_events"

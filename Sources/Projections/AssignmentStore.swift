@@ -11,6 +11,15 @@ struct AssignmentStore: Sendable {
     var nodes: String { self.schema.nodesTable.quoted }
     var assignments: String { self.schema.assignmentsTable.quoted }
 
+    /// The units among `units` whose projection a successor retired: nobody needs to run them.
+    func retiredUnits(_ units: [String], on connection: some PostgresQuerying) async throws -> Set<String> {
+        Set(
+            try await connection.query(
+                "SELECT consumer_name FROM \(self.schema.checkpointsTable.quoted) WHERE retired_at IS NOT NULL AND consumer_name = ANY($1::text[])",
+                [PostgresTextArray(units)]
+            ).map { try $0.decode(String.self, at: 0) })
+    }
+
     /// Creates the units' rows (free) if missing.
     func ensureUnits(_ units: [String], on connection: some PostgresQuerying) async throws {
         try await connection.query(

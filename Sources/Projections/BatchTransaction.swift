@@ -123,10 +123,14 @@ extension ProjectionRunner {
         result.readAheadFailed = readAheadFailed
         session.scan = scan
         session.readAhead = next
+        let now = ContinuousClock.now
+        session.rate.add(applied, at: now)
+        let rate = session.rate.rate(at: now)
         self.board.update(self.name) { current in
             let total = current.applied + Int64(applied)
             current = status
             current.applied = total
+            current.eventsPerSecond = rate
         }
         return result
     }

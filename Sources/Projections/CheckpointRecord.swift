@@ -12,6 +12,10 @@ public struct CheckpointRecord: Sendable, Equatable {
     public var batchRunning: Duration?
     /// The instance holding the unit's lease; nil when no instance does.
     public var owner: Owner?
+    /// Set when the projection is retired: the successor that took over its views.
+    public var successor: String?
+    /// The owner's rate of applying events lately.
+    public var eventsPerSecond: Double?
 
     /// An instance holding a unit's lease (`worker_nodes` joined to `consumer_assignments`).
     public struct Owner: Sendable, Equatable {
@@ -35,7 +39,7 @@ public struct CheckpointRecord: Sendable, Equatable {
 
     public init(
         name: String, position: Int64, state: String?, lastError: String?, heartbeatAge: Duration?, batchRunning: Duration? = nil,
-        owner: Owner? = nil
+        owner: Owner? = nil, successor: String? = nil, eventsPerSecond: Double? = nil
     ) {
         self.name = name
         self.position = position
@@ -44,5 +48,7 @@ public struct CheckpointRecord: Sendable, Equatable {
         self.heartbeatAge = heartbeatAge
         self.batchRunning = batchRunning
         self.owner = owner
+        self.successor = successor
+        self.eventsPerSecond = eventsPerSecond
     }
 }

@@ -38,7 +38,7 @@ public struct CheckpointStore: Sendable {
                       AND a.state <> 'idle' AND a.xact_start IS NOT NULL
                     ORDER BY a.xact_start LIMIT 1),
                    n.worker_id::text, n.hostname, n.pid, extract(epoch FROM s.lease_expires_at - now())::float8,
-                   s.fencing_token
+                   s.fencing_token, c.retired_at IS NOT NULL, c.successor, c.events_per_second
             FROM \(self.checkpoints) c
             JOIN unnest($1::text[], $2::text[]) AS u(name, hash) ON u.name = c.consumer_name
             LEFT JOIN \(self.schema.assignmentsTable.quoted) s ON s.consumer_name = c.consumer_name
@@ -55,7 +55,9 @@ public struct CheckpointStore: Sendable {
                         instance: id, hostname: try row.decode(String?.self, at: 7), pid: try row.decode(Int32?.self, at: 8),
                         leaseExpiresIn: try row.decode(Double?.self, at: 9).map { Duration.seconds($0) },
                         token: try row.decode(Int64.self, at: 10))
-                })
+                },
+                successor: try row.decode(Bool.self, at: 11) ? (try row.decode(String?.self, at: 12) ?? "") : nil,
+                eventsPerSecond: try row.decode(Double?.self, at: 13))
         }
     }
 
@@ -72,7 +74,8 @@ public struct CheckpointStore: Sendable {
     /// The same statement tags the transaction (`SessionTag`) and lets the server end it when
     /// it idles longer than `idleTimeout` (a frozen owner then cannot hold the row for ever).
     /// - Throws: `FencedError` when the row carries a newer token: another instance owns the
-    ///   unit now, and nothing of this transaction may commit.
+    ///   unit now, and nothing of this transaction may commit. `RetiredError` when a successor
+    ///   took the projection's views over.
     func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
         let milliseconds = max(1, idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000)
         let result = try await tx.query(
@@ -81,9 +84,11 @@ public struct CheckpointStore: Sendable {
                 SELECT set_config('idle_in_transaction_session_timeout', $3, true), set_config('application_name', $4, true))
             INSERT INTO \(self.checkpoints) AS c (consumer_name, last_position, fencing_token) SELECT $1, 0, $2 FROM session
             ON CONFLICT (consumer_name) DO UPDATE SET fencing_token = $2 WHERE c.fencing_token <= $2
-            RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted))
+            RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted)),
+                c.retired_at IS NOT NULL, c.successor
             """, [name, token, "\(milliseconds)", SessionTag.applicationName(unit: name, token: token)])
         guard let row = result.first else { throw FencedError(unit: name, token: token) }
+        if try row.decode(Bool.self, at: 2) { throw RetiredError(unit: name, successor: try row.decode(String?.self, at: 3)) }
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
     }
 
@@ -138,12 +143,12 @@ public struct CheckpointStore: Sendable {
         (
             """
             UPDATE \(self.checkpoints) SET last_position = $2, updated_at = now(), state = $3, last_error = $4,
-                heartbeat_at = now(), head_position = $5, gap_position = $6, gap_holder = $7
+                heartbeat_at = now(), head_position = $5, gap_position = $6, gap_holder = $7, events_per_second = $9
             WHERE consumer_name = $1 AND fencing_token = $8
             """,
             [
                 name, position, status.state.rawValue, status.lastError, status.head, status.gapPosition,
-                status.gapHolder.map(\.description), token,
+                status.gapHolder.map(\.description), token, status.eventsPerSecond,
             ]
         )
     }
@@ -154,12 +159,12 @@ public struct CheckpointStore: Sendable {
         _ = try await connection.query(
             """
             UPDATE \(self.checkpoints) SET state = $2, last_error = $3, heartbeat_at = now(), head_position = $4,
-                gap_position = $5, gap_holder = $6
-            WHERE consumer_name = $1 AND fencing_token <= $7
+                gap_position = $5, gap_holder = $6, events_per_second = $8
+            WHERE consumer_name = $1 AND fencing_token <= $7 AND retired_at IS NULL
             """,
             [
                 name, status.state.rawValue, status.lastError, status.head, status.gapPosition,
-                status.gapHolder.map(\.description), token,
+                status.gapHolder.map(\.description), token, status.eventsPerSecond,
             ])
     }
 

@@ -10,3 +10,14 @@ public struct FencedError: Error, CustomStringConvertible, Sendable {
         "unit '\(self.unit)' was taken over by another instance (this one's fencing token \(self.token) is stale); standing by"
     }
 }
+
+/// A batch transaction found its projection retired: a successor (`replaces`) took over its
+/// published views. The runner stops; `projectionist drop` removes the projection's tables.
+public struct RetiredError: Error, CustomStringConvertible, Sendable {
+    public var unit: String
+    public var successor: String?
+
+    public var description: String {
+        "unit '\(self.unit)' is retired: \(self.successor.map { "'\($0)'" } ?? "its successor") took over its published views"
+    }
+}

@@ -66,14 +66,18 @@ struct LeaseCoordinator: Sendable {
     func tick(on connection: PostgresConnection, started: ContinuousClock.Instant, forgetSilent: Bool) async throws {
         let ttl = self.options.leaseTTL
         try await self.store.heartbeat(hostname: Self.hostname, pid: getpid(), on: connection)
+        // Retired units (a successor took their views) need no runner: they leave the balance.
+        let retired = try await self.store.retiredUnits(self.units, on: connection)
+        let units = self.units.filter { !retired.contains($0) }
         var held = try await self.store.renew(self.units, ttl: ttl, on: connection)
         let instances = try await self.store.liveInstances(ttl: ttl, on: connection)
-        let holders = try await self.store.holders(self.units, on: connection)
-        let plan = LeaseBalance.plan(me: self.options.instanceID, instances: instances, units: self.units, holders: holders)
+        let holders = try await self.store.holders(units, on: connection)
+        var plan = LeaseBalance.plan(me: self.options.instanceID, instances: instances, units: units, holders: holders)
+        plan.release += held.keys.filter { retired.contains($0) }.sorted()
         if !plan.release.isEmpty {
             try await self.store.release(plan.release, on: connection)
             for unit in plan.release { held[unit] = nil }
-            self.logger.info("Released units to rebalance.", metadata: ["units": "\(plan.release)"])
+            self.logger.info("Released units.", metadata: ["units": "\(plan.release)"])
         }
         if !plan.claim.isEmpty {
             let claimed = try await self.store.claim(plan.claim, ttl: ttl, on: connection)

@@ -24,6 +24,12 @@ public protocol Projection: Sendable {
     /// aggregate stay in order; handlers must not depend on the order across aggregates.
     /// Changing N on a projection with progress is refused until it is reset.
     var partitions: Int { get }
+    /// The views readers query instead of the projection's tables: view → table. `migrate`
+    /// creates them; a successor (`replaces`) takes them over once caught up.
+    var publishes: [String: String] { get }
+    /// The projection this one replaces: it builds from 0 beside that one, which keeps serving,
+    /// and once caught up takes over its published views in one transaction and retires it.
+    var replaces: String? { get }
 
     /// Called on every new connection before the first batch (e.g. to prepare statements).
     func prepare(_ connection: PostgresConnection) async throws
@@ -49,6 +55,8 @@ extension Projection {
     public var eventTypes: [String]? { nil }
     public var onError: OnError { .stop }
     public var partitions: Int { 1 }
+    public var publishes: [String: String] { [:] }
+    public var replaces: String? { nil }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {

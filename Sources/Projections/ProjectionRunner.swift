@@ -62,6 +62,8 @@ public struct ProjectionRunner: Sendable {
         var gapHolders: [GapResolver.Holder] = []
         /// The fencing token of the lease this runner last worked under; nil before the first.
         var token: Int64?
+        /// Events applied per second lately (for `status`'s rate and ETA).
+        var rate = RateMeter()
     }
 
     /// Runs until the task is cancelled; then the owner records the state `stopped`.
@@ -70,16 +72,21 @@ public struct ProjectionRunner: Sendable {
         var session = Session()
         self.board.update(self.name) { $0.state = .catchingUp }
         var action = machine.start()
+        var retired = false
         while true {
             if Task.isCancelled, !action.isStop { action = machine.cancelled() }
             if case .stop(let record) = action {
-                await self.stop(record: record, &session)
+                await self.stop(record: record, retired: retired, &session)
                 return
             }
             do {
                 action = try await self.perform(action, &machine, &session)
             } catch {
                 let failure = RunnerFailure.classify(error, cancelled: Task.isCancelled)
+                if failure == .retired {
+                    retired = true
+                    self.logger.info("Retired: a successor took over the published views; this version stops.", metadata: ["reason": "\(error)"])
+                }
                 action = machine.failed(failure, now: .now)
             }
         }
@@ -273,8 +280,8 @@ public struct ProjectionRunner: Sendable {
 
     /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
     /// `stopped` would overwrite the state of the instance that runs it.
-    private func stop(record: Bool, _ session: inout Session) async {
-        self.board.update(self.name) { $0.state = .stopped; $0.busySince = nil }
+    private func stop(record: Bool, retired: Bool = false, _ session: inout Session) async {
+        self.board.update(self.name) { $0.state = retired ? .retired : .stopped; $0.busySince = nil }
         if let reader = session.readerConnection {
             session.readerConnection = nil
             await Task { await reader.close() }.value

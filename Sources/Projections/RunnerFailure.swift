@@ -13,12 +13,14 @@ import Postgres
 /// - `permanent`: the runner's own statements failed for a reason a retry will not fix soon
 ///   (a dropped table, a missing row): mark the projection failed, retry after the longest delay.
 /// - `fenced`: another instance owns the unit now (`FencedError`): stand by.
+/// - `retired`: a successor took the projection's views over (`RetiredError`): stop.
 /// - `cancelled`: the runner's task was cancelled (shutdown).
 enum RunnerFailure: Equatable, Sendable {
     case transient(message: String, connectionLost: Bool)
     case handler(message: String)
     case permanent(message: String, connectionLost: Bool)
     case fenced
+    case retired
     case cancelled
 
     /// Sorts `error`; `cancelled` tells whether the runner's task was cancelled (our own
@@ -26,6 +28,7 @@ enum RunnerFailure: Equatable, Sendable {
     static func classify(_ error: any Error, cancelled: Bool) -> RunnerFailure {
         if cancelled || error is CancellationError { return .cancelled }
         if error is FencedError { return .fenced }
+        if error is RetiredError { return .retired }
         let handler = error as? HandlerError
         let postgres = (error as? PostgresError) ?? handler?.postgres
         let message = "\(error)"
@@ -44,7 +47,7 @@ enum RunnerFailure: Equatable, Sendable {
     var connectionLost: Bool {
         switch self {
         case .transient(_, let lost), .permanent(_, let lost): lost
-        case .handler, .fenced, .cancelled: false
+        case .handler, .fenced, .retired, .cancelled: false
         }
     }
 }

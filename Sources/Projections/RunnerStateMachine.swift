@@ -125,6 +125,10 @@ struct RunnerStateMachine {
         case .fenced:
             // Another instance took the unit over: nothing of ours committed; stand by.
             return self.notOwner(now: now)
+        case .retired:
+            // A successor serves the views now: this version's work is done.
+            self.state = .stopped
+            return .stop(recordState: false)
         case .transient(let message, let lost), .permanent(let message, let lost):
             let transient = failure.isTransient
             if lost { self.connected = false; self.owned = false }

@@ -34,6 +34,11 @@ public struct SQLProjection: StatementProjection {
     /// Whether handlers run as statements prepared once per connection (fastest); false behind
     /// a transaction pooler, where a prepared statement does not outlive its transaction.
     public let preparedStatements: Bool
+    /// View → table (see `Projection.publishes`).
+    public let publishes: [String: String]
+    public let replaces: String?
+    /// SQL that removes the projection's tables (`projectionist drop`); nil: its reset SQL.
+    public let dropSQL: String?
     /// Statements by event type, in order.
     public let handlers: [String: [Statement]]
 
@@ -52,9 +57,13 @@ public struct SQLProjection: StatementProjection {
     ///   holds several statements, or is not terminated.
     public init(
         name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
-        handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true
+        handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true,
+        publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil
     ) throws {
         self.name = name
+        self.publishes = publishes
+        self.replaces = replaces
+        self.dropSQL = drop
         self.partitions = max(1, partitions)
         self.preparedStatements = preparedStatements
         self.aggregateTypes = aggregateTypes

@@ -9,6 +9,8 @@ public enum ProjectionState: String, Sendable, Codable {
     case failed
     case standby
     case stopped
+    /// A successor took over the projection's published views; its runner stopped.
+    case retired
     case unknown
 }
 
@@ -36,6 +38,8 @@ public struct ProjectionStatus: Sendable {
     public var lastBeat: ContinuousClock.Instant = .now
     /// Events applied since start.
     public var applied: Int64 = 0
+    /// Events applied per second lately (nil before the first batch, 0 when idle).
+    public var eventsPerSecond: Double?
     /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
     /// letter); nil between them. A runner waiting on the server is alive, however long.
     public var busySince: ContinuousClock.Instant?
@@ -100,7 +104,7 @@ public final class StatusBoard: Sendable {
     public func summaryLine(slowBatchWarn: Duration?) -> String {
         let all = self.all
         // A unit another instance runs (standby) is not this instance's to report.
-        let owned = all.filter { $0.state != .standby }
+        let owned = all.filter { $0.state != .standby && $0.state != .retired }
         let lag = owned.map(\.lag).max() ?? 0
         let waiting = owned.filter { $0.state == .waitingOnGap }
         let failed = owned.filter { $0.state == .failed }

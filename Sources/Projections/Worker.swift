@@ -86,6 +86,8 @@ public struct Worker: Sendable {
                 }
                 let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
                 group.addTask { await monitor.run() }
+                let swaps = SwapMonitor(projections: self.projections, database: self.database, options: self.options, logger: self.logger)
+                group.addTask { await swaps.run() }
                 if let health {
                     group.addTask { await health(self.board) }
                 }

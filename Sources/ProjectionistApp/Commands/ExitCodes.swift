@@ -17,6 +17,8 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case unavailable = 69
     /// EX_CANTCREAT: `migrations generate` could not write its file.
     case cannotCreate = 73
+    /// EX_TEMPFAIL: `wait` timed out before the projections caught up.
+    case timedOut = 75
     /// EX_CONFIG: the configuration or the schema is wrong; the unit never restarts on it.
     case configuration = 78
 

@@ -5,7 +5,10 @@ public struct ProjectionistCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "projectionist",
         abstract: "Keeps the read models of a PostgreSQL event store up to date, exactly once.",
-        subcommands: [RunCommand.self, MigrateCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self])
+        subcommands: [
+            RunCommand.self, MigrateCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self, WaitCommand.self,
+            DropCommand.self,
+        ])
 
     public init() {}
 }

@@ -10,7 +10,9 @@ extension ProjectionistConfiguration {
             "checkpoints_table", "gap_skips_table", "dead_letters_table", "batch_size", "poll_interval", "max_poll_interval",
             "gap_warn_after", "gap_skip_after", "slow_batch_warn", "lease_ttl",
         ]
-        static let projection = ["name", "aggregate_types", "on_error", "partitions", "setup", "reset", "handlers"]
+        static let projection = [
+            "name", "aggregate_types", "on_error", "partitions", "publish", "replaces", "setup", "reset", "drop", "handlers",
+        ]
     }
 
     /// Every key the file may hold, as a dotted path: `worker.batch_size`; a projection entry's

@@ -27,7 +27,8 @@ extension ProjectionistConfiguration {
                     name: projection.name, aggregateTypes: projection.aggregateTypes,
                     onError: projection.onError == .skip ? .skip : .stop, setup: projection.setup, reset: projection.reset,
                     handlers: projection.handlers, partitions: projection.partitions,
-                    preparedStatements: self.database.pooling == .session)
+                    preparedStatements: self.database.pooling == .session, publishes: projection.publish,
+                    replaces: projection.replaces, drop: projection.drop)
             } catch let error as SQLProjection.DefinitionError {
                 let count = projection.handlers.first { $0.eventType == error.eventType }?.statements.count ?? 1
                 let path = "projections[\(index)].handlers.\(error.eventType)" + (count > 1 ? "[\(error.index)]" : "")

@@ -50,6 +50,11 @@ public struct ProjectionistConfiguration: Sendable {
         public var aggregateTypes: [String]?
         public var onError: OnError = .stop
         public var partitions = 1
+        /// View → table; `publish: VIEW` publishes the table named like the projection.
+        public var publish: [String: String] = [:]
+        public var replaces: String?
+        /// SQL removing its tables for `projectionist drop` (default: its reset SQL).
+        public var drop: String?
         public var setup: String?
         public var reset: String?
         /// Event type → statements, in the file's order.
@@ -249,6 +254,14 @@ public struct ProjectionistConfiguration: Sendable {
                     throw reader.error("\(path).name", nameNode, "a partitioned projection's name must not contain '#' (it separates the partition in checkpoint names)")
                 }
             }
+            if let value = keys["publish"] { projection.publish = try Self.publications(value, of: projection.name, at: "\(path).publish", reader) }
+            if let value = keys["replaces"] {
+                projection.replaces = try reader.string(value, at: "\(path).replaces")
+                guard projection.replaces != projection.name else {
+                    throw reader.error("\(path).replaces", value, "a projection cannot replace itself")
+                }
+            }
+            if let value = keys["drop"] { projection.drop = try reader.string(value, at: "\(path).drop") }
             if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
             if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }
             guard let handlersNode = keys["handlers"] else {
@@ -271,6 +284,7 @@ public struct ProjectionistConfiguration: Sendable {
             }
             self.projections.append(projection)
         }
+        try self.validateVersions(reader)
     }
 
     static func tableName(_ node: Node, _ path: String, _ reader: YAMLReader) throws -> QualifiedName {

@@ -42,6 +42,7 @@ public struct Daemon: Sendable {
                     let connection = try await DatabaseConnector.connect(database, timeout: startupTimeout, logger: logger)
                     try await StartupCheck.verify(runtime.schema, allowSequenceCache: runtime.allowSequenceCache, on: connection)
                     try await StartupCheck.verifyPartitions(projections, schema: runtime.schema, on: connection)
+                    try await Publications(schema: runtime.schema, projections: projections).verify(requireViews: true, on: connection)
                     await connection.close()
                 } catch {
                     if Task.isCancelled { return }  // a signal while starting: a clean stop, not a failure

@@ -1,7 +1,9 @@
 import EventStore
 import Postgres
+import Projections
 
-/// Applies the migration and every projection's `setup` in one transaction.
+/// Applies the migration, every projection's `setup` and the published views (each over the
+/// table of the projection serving it) in one transaction.
 public struct Migrator: Sendable {
     public let configuration: ProjectionistConfiguration
 
@@ -22,6 +24,9 @@ public struct Migrator: Sendable {
                         message: "setup SQL failed: \(error)")
                 }
             }
+            let publications = Publications(schema: self.configuration.schema, projections: try self.configuration.sqlProjections())
+            try await publications.verify(requireViews: false, on: tx)
+            try await publications.createMissingViews(on: tx)
         }
     }
 }

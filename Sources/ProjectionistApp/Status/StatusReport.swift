@@ -19,10 +19,19 @@ public struct StatusReport: Sendable {
         public var slowBatchSeconds: Int?
         /// The instance holding the unit's lease (its `worker_id`), with host and pid.
         public var owner: CheckpointRecord.Owner?
+        /// The projection that took over a retired one's views.
+        public var successor: String?
+        /// Events/s lately and, while catching up, seconds to the head at that rate.
+        public var eventsPerSecond: Double?
+        public var etaSeconds: Int? {
+            guard self.state == "catching_up", let rate = self.eventsPerSecond, rate > 0 else { return nil }
+            return Int((Double(self.lag) / rate).rounded(.up))
+        }
 
         public init(
             name: String, partition: String?, position: Int64, lag: Int64, state: String, error: String? = nil,
-            slowBatchSeconds: Int? = nil, owner: CheckpointRecord.Owner? = nil
+            slowBatchSeconds: Int? = nil, owner: CheckpointRecord.Owner? = nil, successor: String? = nil,
+            eventsPerSecond: Double? = nil
         ) {
             self.name = name
             self.partition = partition
@@ -32,6 +41,8 @@ public struct StatusReport: Sendable {
             self.error = error
             self.slowBatchSeconds = slowBatchSeconds
             self.owner = owner
+            self.successor = successor
+            self.eventsPerSecond = eventsPerSecond
         }
     }
     public var head: Int64
@@ -69,13 +80,16 @@ public struct StatusReport: Sendable {
                 continue
             }
             let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
-            let state = record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
+            let state =
+                record.successor != nil ? "retired"
+                : record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
             let slow = record.batchRunning.flatMap { $0 > config.worker.slowBatchWarn ? Int($0.components.seconds) : nil }
             rows.append(
                 Row(
                     name: unit.projection, partition: unit.partition?.description, position: record.position,
                     lag: max(0, head - record.position), state: state, error: record.lastError, slowBatchSeconds: slow,
-                    owner: record.owner))
+                    owner: state == "retired" ? nil : record.owner, successor: record.successor,
+                    eventsPerSecond: state == "catching_up" ? record.eventsPerSecond : (state == "idle" ? 0 : nil)))
         }
         return StatusReport(head: head, rows: rows)
     }
@@ -96,7 +110,7 @@ public struct StatusReport: Sendable {
         let ownerWidth = max(5, self.rows.map(\.ownerColumn.count).max() ?? 0)
         var lines = [
             "head: \(self.head)",
-            "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  \(pad("OWNER", ownerWidth))  ERROR",
+            "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  \(pad("OWNER", ownerWidth))  NOTES",
         ]
         for row in self.rows {
             lines.append(
@@ -118,6 +132,9 @@ extension StatusReport.Row {
             "state": self.state, "error": self.error ?? NSNull(), "slow_batch_seconds": self.slowBatchSeconds ?? NSNull(),
             "owner": self.owner?.instance ?? NSNull(), "owner_host": self.owner?.hostDescription ?? NSNull(),
             "lease_expires_seconds": lease, "fencing_token": self.owner?.token ?? NSNull(),
+            "successor": self.successor ?? NSNull(),
+            "events_per_second": self.eventsPerSecond.map { ($0 * 10).rounded() / 10 } ?? NSNull(),
+            "eta_seconds": self.etaSeconds ?? NSNull(),
         ]
     }
 
@@ -131,10 +148,13 @@ extension StatusReport.Row {
         return "\(owner.hostDescription) (token \(owner.token), \(lease))"
     }
 
-    /// The table's last column: the last error, and a batch running past `slow_batch_warn`.
+    /// The table's last column: the successor of a retired projection, the rate and ETA while
+    /// catching up, a batch running past `slow_batch_warn`, and the last error.
     var note: String {
+        let successor = self.successor.map { "replaced by \($0)" }
+        let progress = self.etaSeconds.map { eta in "\(Int(self.eventsPerSecond ?? 0)) events/s, ETA \(eta) s" }
         let slow = self.slowBatchSeconds.map { "batch running \($0) s (slow_batch_warn)" }
-        return [slow, self.error].compactMap { $0 }.joined(separator: "; ")
+        return [successor, progress, slow, self.error].compactMap { $0 }.joined(separator: "; ")
     }
 }
 

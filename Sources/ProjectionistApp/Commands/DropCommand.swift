@@ -1,0 +1,36 @@
+import ArgumentParser
+import Logging
+import Postgres
+import Projections
+
+/// `projectionist drop NAME`: removes a retired projection's tables and checkpoint rows.
+struct DropCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drop",
+        abstract: "Remove a retired projection: its tables (its drop SQL, else its reset SQL) and its checkpoint rows.")
+
+    @Argument(help: "The projection's name (still in the configuration).") var name: String
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        try await withExitCodes {
+            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
+            guard let projection = try config.sqlProjection(named: self.name) else {
+                let names = config.projections.map(\.name)
+                printError(
+                    "error: no projection named '\(self.name)' in \(config.file); configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
+                throw ExitStatus.usage.exitCode
+            }
+            let connection = try await DatabaseConnector.connect(
+                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.drop"))
+            try await StartupCheck.verify(config.schema, allowSequenceCache: true, on: connection)
+            do {
+                let rows = try await ProjectionDrop.drop(projection, dropSQL: projection.dropSQL, schema: config.schema, on: connection)
+                print("dropped \(self.name): \(projection.dropSQL == nil ? "reset" : "drop") SQL run, \(rows) checkpoint row(s) removed; remove it from \(config.file) now")
+            } catch let refused as ProjectionDrop.Refused {
+                printError("error: \(refused)")
+                throw ExitStatus.usage.exitCode
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import EventStore
+import Foundation
+import Logging
+import Postgres
+
+/// Hands published views to successors: every second, on a connection of its own, for each
+/// projection that `replaces` another still serving, checks whether it has caught up
+/// (`Publications.ready`) and if so swaps (`Publications.swap`). Every instance runs one; the
+/// swap locks the predecessor's checkpoint rows, so one of them does it and the rest find it done.
+struct SwapMonitor: Sendable {
+    let projections: [any Projection]
+    let database: ConnectionConfiguration
+    let options: RuntimeOptions
+    let logger: Logger
+
+    var successors: [any Projection] {
+        self.projections.filter { projection in
+            guard let replaced = projection.replaces else { return false }
+            return self.projections.contains { $0.name == replaced }
+        }
+    }
+
+    func run() async {
+        guard !self.successors.isEmpty else { return }
+        var backoff = self.options.reconnectBackoff
+        var connection: PostgresConnection?
+        var warned: Set<String> = []
+        while !Task.isCancelled {
+            do {
+                let current: PostgresConnection
+                if let connection { current = connection } else {
+                    current = try await PostgresConnection.connect(self.database)
+                    connection = current
+                    backoff.reset()
+                }
+                try await self.check(on: current, warned: &warned)
+                try await Task.sleep(for: .seconds(1))
+            } catch {
+                if Task.isCancelled { break }
+                self.logger.warning("Swap monitor lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                if let lost = connection { await lost.close() }
+                connection = nil
+                try? await Task.sleep(for: backoff.next())
+            }
+        }
+        if let connection { await connection.close() }
+    }
+
+    /// One look: swaps every successor that is ready.
+    func check(on connection: PostgresConnection, warned: inout Set<String>) async throws {
+        let publications = Publications(schema: self.options.schema, projections: self.projections)
+        let retired = try await publications.retired(on: connection)
+        let head = try await EventStore(self.options.schema.eventStore).latestPosition(on: connection)
+        for successor in self.successors {
+            let predecessor = successor.replaces!
+            guard retired[predecessor] == nil, retired[successor.name] == nil else { continue }
+            let positions = try await self.positions(of: publications.units(of: successor.name) + publications.units(of: predecessor), on: connection)
+            guard
+                Publications.ready(
+                    successor: publications.units(of: successor.name).map { positions[$0] },
+                    predecessor: publications.units(of: predecessor).map { positions[$0] }, head: head, batchSize: self.options.batchSize)
+            else { continue }
+            do {
+                let clock = ContinuousClock()
+                let started = clock.now
+                let result = try await publications.swap(successor, replacing: predecessor, on: connection)
+                if result == .swapped {
+                    self.logger.info(
+                        "Swapped the published views to the successor; the predecessor is retired.",
+                        metadata: [
+                            "successor": "\(successor.name)", "retired": "\(predecessor)",
+                            "views": "\(successor.publishes.keys.sorted())", "swap.seconds": "\(clock.now - started)",
+                        ])
+                }
+            } catch let error as PostgresError where error.sqlState == "55P03" {
+                // A reader's long query holds a view: readers must not queue behind the swap; try again.
+                if warned.insert(successor.name).inserted {
+                    self.logger.notice(
+                        "The swap waits for readers' queries on the published views; retrying every second.",
+                        metadata: ["successor": "\(successor.name)"])
+                }
+            }
+        }
+    }
+
+    private func positions(of units: [String], on connection: PostgresConnection) async throws -> [String: Int64] {
+        var positions: [String: Int64] = [:]
+        for row in try await connection.query(
+            "SELECT consumer_name, last_position FROM \(self.options.schema.checkpointsTable.quoted) WHERE consumer_name = ANY($1::text[])",
+            [PostgresTextArray(units)])
+        {
+            positions[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1)
+        }
+        return positions
+    }
+}
