@@ -63,7 +63,10 @@ ALTER TABLE "consumer_checkpoints"
     ADD COLUMN IF NOT EXISTS head_position BIGINT,
     ADD COLUMN IF NOT EXISTS gap_position BIGINT,
     ADD COLUMN IF NOT EXISTS gap_holder TEXT,
-    ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
+    ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS events_per_second DOUBLE PRECISION,
+    ADD COLUMN IF NOT EXISTS retired_at TIMESTAMPTZ,
+    ADD COLUMN IF NOT EXISTS successor TEXT;
 
 -- Gap audit: one row per projection per position passed over; reason is 'aborted'
 -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
@@ -126,3 +129,30 @@ ALTER TABLE "consumer_assignments"
     ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS "idx_consumer_assignments_worker"
     ON "consumer_assignments" (worker_id);
+
+-- Read your own writes: true as soon as every checkpoint of the projection (each
+-- partition's) is at or past the position, false on timeout. Plain reads, no locks;
+-- each check sees new commits, so it refuses to run in a snapshot-isolated transaction.
+CREATE OR REPLACE FUNCTION "projectionist_wait_for"(projection text, target bigint, timeout interval)
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $projectionist$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout;
+    pause float8 := 0.001;
+    reached boolean;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'projectionist_wait_for needs READ COMMITTED, not %: a snapshot would never see the projection move',
+            current_setting('transaction_isolation');
+    END IF;
+    LOOP
+        SELECT count(*) > 0 AND bool_and(last_position >= target) INTO reached FROM "consumer_checkpoints"
+        WHERE consumer_name = projection
+           OR (left(consumer_name, length(projection) + 1) = projection || '#'
+               AND substr(consumer_name, length(projection) + 2) ~ '^[0-9]+/[0-9]+$');
+        IF reached THEN RETURN true; END IF;
+        IF clock_timestamp() >= deadline THEN RETURN false; END IF;
+        PERFORM pg_sleep(least(pause, greatest(0, extract(epoch FROM deadline - clock_timestamp()))));
+        pause := least(pause * 2, 0.05);
+    END LOOP;
+END
+$projectionist$;

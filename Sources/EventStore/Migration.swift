@@ -208,10 +208,7 @@ public enum Migration {
             );
             ALTER TABLE \(assignments.quoted)
                 ADD COLUMN IF NOT EXISTS lease_expires_at TIMESTAMPTZ,
-                ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0,
-                ADD COLUMN IF NOT EXISTS events_per_second DOUBLE PRECISION,
-                ADD COLUMN IF NOT EXISTS retired_at TIMESTAMPTZ,
-                ADD COLUMN IF NOT EXISTS successor TEXT;
+                ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0;
             CREATE INDEX IF NOT EXISTS \(index(assignments, "worker"))
                 ON \(assignments.quoted) (worker_id);
             """

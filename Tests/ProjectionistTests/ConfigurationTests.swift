@@ -98,6 +98,28 @@ import Testing
             ("projections:\n  - name: a\n", "projections[0]", 2, "missing key 'handlers'"),
             ("projections:\n  - name: a\n    on_error: explode\n    handlers:\n      X: SELECT 1\n", "projections[0].on_error", 3, "stop or skip"),
             ("colour: blue\n", "colour", 1, "unknown key"),
+            ("database:\n  pooling: statement\n", "database.pooling", 2, "session or transaction"),
+            ("worker:\n  lease_ttl: 1s\n", "worker.lease_ttl", 2, "at least 2s"),
+            ("projections:\n  - name: a\n    partitions: 0\n    handlers:\n      X: SELECT 1\n", "projections[0].partitions", 3, "positive"),
+            ("projections:\n  - name: a#b\n    partitions: 2\n    handlers:\n      X: SELECT 1\n", "projections[0].name", 2, "must not contain '#'"),
+            ("projections:\n  - name: a\n    replaces: b\n    handlers:\n      X: SELECT 1\n", "projections[0].replaces", 2, "'b' is not a configured projection"),
+            (
+                "projections:\n  - name: a\n    replaces: b\n    handlers:\n      X: SELECT 1\n  - name: b\n    replaces: a\n    handlers:\n      X: SELECT 1\n",
+                "projections[0].replaces", 2, "loop: a → b → a"
+            ),
+            (
+                "projections:\n  - name: a\n    publish: v\n    handlers:\n      X: SELECT 1\n  - name: b\n    publish: v\n    handlers:\n      X: SELECT 1\n",
+                "projections[1].publish", 6, "two live projections cannot publish one view"
+            ),
+            (
+                "projections:\n  - name: a\n    publish: v\n    handlers:\n      X: SELECT 1\n  - name: b\n    replaces: a\n    publish: w\n    handlers:\n      X: SELECT 1\n",
+                "projections[1].publish", 6, "does not publish its view 'v'"
+            ),
+            (
+                "projections:\n  - name: a\n    publish: b\n    handlers:\n      X: SELECT 1\n  - name: b\n    handlers:\n      X: SELECT 1\n",
+                "projections[0].publish", 2, "has the name of projection 'b'"
+            ),
+            ("projections:\n  - name: a\n    publish: {}\n    handlers:\n      X: SELECT 1\n", "projections[0].publish", 3, "publishes nothing"),
         ])
     func invalid(yaml: String, keyPath: String, line: Int, message: String) throws {
         let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "bad.yaml") }
@@ -105,6 +127,38 @@ import Testing
         #expect(error.line == line)
         #expect(error.description.hasPrefix("bad.yaml:\(line): \(keyPath): "))
         #expect(error.description.contains(message), "\(error)")
+    }
+
+    @Test("publish as a view name (the projection's table) or a map, replaces, drop, partitions, pooling and lease_ttl")
+    func versionsAndScale() throws {
+        let yaml = """
+            database:
+              pooling: transaction
+            worker:
+              lease_ttl: 30s
+            projections:
+              - name: v1
+                publish: overview
+                handlers:
+                  X: SELECT 1
+              - name: v2
+                replaces: v1
+                partitions: 4
+                publish: {overview: v2_orders, lines: v2_lines}
+                drop: DROP TABLE v2_orders, v2_lines
+                handlers:
+                  X: SELECT 1
+            """
+        let config = try ProjectionistConfiguration.parse(yaml, file: "v.yaml")
+        #expect(config.projections[0].publish == ["overview": "v1"])
+        #expect(config.projections[1].publish == ["overview": "v2_orders", "lines": "v2_lines"])
+        #expect(config.projections[1].replaces == "v1")
+        #expect(config.projections[1].drop == "DROP TABLE v2_orders, v2_lines")
+        let projections = try config.sqlProjections()
+        #expect(projections[1].partitions == 4 && projections[1].replaces == "v1" && projections[1].publishes.count == 2)
+        #expect(!projections[1].preparedStatements, "behind a transaction pooler, no prepared statements")
+        #expect(config.runtimeOptions.pooling == .transaction)
+        #expect(config.runtimeOptions.leaseTTL == .seconds(30))
     }
 
     @Test("a notify channel of letters, digits, '_', '.' and '-' up to 63 bytes is accepted as written; null means polling only")
