@@ -32,7 +32,7 @@ struct Bench {
     func freshSchema(_ admin: PostgresConnection, notifyTrigger: Bool = true) async throws {
         try await admin.execute(script: """
             DROP TABLE IF EXISTS events, aggregate_heads, consumer_checkpoints, consumer_gap_skips, consumer_dead_letters,
-                order_overview_v1, refund_overview, latency_probe CASCADE;
+                worker_nodes, consumer_assignments, order_overview_v1, refund_overview, latency_probe CASCADE;
             DROP FUNCTION IF EXISTS events_notify() CASCADE;
             """)
         var schema = Schema()
@@ -59,24 +59,49 @@ struct Bench {
 
     /// Runs `projections` from checkpoint 0 until every one reaches the head. - Returns: seconds.
     func catchUp(_ projections: [any Projection], options: RuntimeOptions, admin: PostgresConnection) async throws -> Double {
-        let names = projections.map(\.name)
-        try await CheckpointStore().remove(names, on: admin)
+        try await self.measuredCatchUp(projections, options: options, admin: admin).seconds
+    }
+
+    /// `catchUp` with the CPU it took: this process's, the whole machine's and PostgreSQL's.
+    func measuredCatchUp(_ projections: [any Projection], options: RuntimeOptions, admin: PostgresConnection) async throws -> CatchUpRun {
+        // Every checkpoint of each projection, under any partition layout (`name`, `name#k/N`).
+        var units = projections.map(\.name)
+        for projection in projections {
+            units += try await PartitionLayout.rows(of: projection.name, schema: options.schema, on: admin).map(\.unit)
+        }
+        try await CheckpointStore().remove(units, on: admin)
         let head = try await EventStore().latestPosition(on: admin)
+        let postmaster = postmasterPID(backend: await admin.backendPID)
         let start = self.clock.now
         let cpuStart = processCPUSeconds()
         let machineStart = machineBusyCPUSeconds()
+        let serverStart = postmaster.flatMap(serverCPUSeconds(postmaster:))
         let running = try RunningWorker(database: self.database, projections: projections, options: options, logger: self.logger)
         try await eventually("every projection reaches the head", timeout: Self.patience, every: .milliseconds(2)) {
             running.worker.board.all.allSatisfy { $0.position >= head }
         }
         let elapsed = self.clock.now - start
+        var run = CatchUpRun(
+            seconds: elapsed.seconds, clientCPU: processCPUSeconds() - cpuStart, machineCPU: machineBusyCPUSeconds() - machineStart)
+        if let serverStart, let serverEnd = postmaster.flatMap(serverCPUSeconds(postmaster:)) { run.postgresCPU = serverEnd - serverStart }
         if ProcessInfo.processInfo.environment["BENCH_CPU"] != nil {
             print(String(
                 format: "  CPU over %.2f s: client %.2f s, whole machine %.2f s busy (client and PostgreSQL)",
-                elapsed.seconds, processCPUSeconds() - cpuStart, machineBusyCPUSeconds() - machineStart))
+                run.seconds, run.clientCPU, run.machineCPU))
         }
         try await running.finish()
-        return elapsed.seconds
+        return run
+    }
+
+    /// A fresh schema and the order log (`orders` orders, every 20th aggregate a `Refund`).
+    mutating func seedLog(_ admin: PostgresConnection) async throws {
+        try await self.freshSchema(admin)
+        let start = self.clock.now
+        let total = try await Seeder.seedOrders(self.orders, otherType: "Refund", otherEvery: 20, on: admin)
+        try await admin.execute(script: "VACUUM ANALYZE events")
+        self.results.events = total
+        let refunds = try await admin.query("SELECT count(*) FROM events WHERE aggregate_type = 'Refund'")[0].decode(Int64.self, at: 0)
+        print("seeded \(total) events (\(refunds) of them Refund) in \(format(self.clock.now - start))")
     }
 
     // MARK: - Measurements
@@ -102,13 +127,8 @@ struct Bench {
 
     /// Ceiling and catch-up (SQL projection, Swift projection), plus the scoped catch-up.
     mutating func throughput(_ admin: PostgresConnection) async throws {
-        try await self.freshSchema(admin)
-        let start = self.clock.now
-        let total = try await Seeder.seedOrders(self.orders, otherType: "Refund", otherEvery: 20, on: admin)
-        try await admin.execute(script: "VACUUM ANALYZE events")
-        self.results.events = total
-        let refunds = try await admin.query("SELECT count(*) FROM events WHERE aggregate_type = 'Refund'")[0].decode(Int64.self, at: 0)
-        print("seeded \(total) events (\(refunds) of them Refund) in \(format(self.clock.now - start))")
+        try await self.seedLog(admin)
+        let total = self.results.events
 
         // Ceiling: the same statements straight through the Postgres module, pipelined, 1,000 per transaction.
         let overview = OrderOverviewProjection()
@@ -277,13 +297,9 @@ struct Bench {
         for index in 1...count {
             yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
         }
-        let file = TemporaryFile.write(yaml)
-        defer { TemporaryFile.remove(file) }
-        let environment = ["PROJECTIONIST_DATABASE_URL": self.connectionString]
-        let executable = URL(fileURLWithPath: binary)
-        let migrate = try await ProjectionistProcess.run(["migrate", "--config", file], environment: environment, executable: executable)
-        guard migrate.status == 0 else { throw BenchError("migrate failed with \(migrate.status): \(migrate.stderr)") }
-        let daemon = try ProjectionistProcess.start(["run", "--config", file], environment: environment, executable: executable)
+        let daemons = try await Daemons(binary: binary, configuration: yaml, database: self.connectionString)
+        defer { daemons.killAll() }
+        let daemon = try daemons.start()
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
         let names = (1...count).map { "order_overview_m\($0)" }
@@ -377,29 +393,42 @@ struct BenchResults: Codable {
     /// The idle RSS without file-backed pages (the runtime's and libraries' code).
     var idleAnonMiB: Double = 0
     var tenProjectionsEventsPerSecond: Double = 0
+    /// Issue 11: the SQL projection caught up with partitions 1, 2 and 4.
+    var partitionedCatchUps: [PartitionedCatchUp] = []
+    /// Two daemons: from kill -9 of the holder to the other's claim, with `worker.lease_ttl` of
+    /// `failoverLeaseTTL` seconds; the part after the old lease's expiry; after SIGTERM.
+    var failover: Percentiles?
+    var failoverPastExpiry: Percentiles?
+    var failoverLeaseTTL: Double = 0
+    var handover: Percentiles?
 
     var table: String {
         func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
         func check(_ ok: Bool) -> String { ok ? "met" : "MISSED" }
         let triggerCost = self.writersWithoutTrigger > 0 ? 1 - self.writersWithTrigger / self.writersWithoutTrigger : 0
-        var rows: [(String, String, String, String)] = [
-            ("events in the log", "\(self.events)", "", ""),
-            ("ceiling, Swift projection's statements", "\(Int(self.ceiling)) events/s", "pipelined, 1,000 per transaction", ""),
-            ("ceiling, SQL projection's statements", "\(Int(self.ceilingSQL)) events/s", "pipelined, 1,000 per transaction", ""),
-            ("catch-up, SQL projection (YAML)", "\(Int(self.catchUpSQL)) events/s", "\(pct(self.catchUpSQL, self.ceilingSQL)) of its ceiling ≥ 92 %", check(self.catchUpSQL >= 0.92 * self.ceilingSQL)),
-            ("catch-up, Swift projection", "\(Int(self.catchUpSwift)) events/s", "\(pct(self.catchUpSwift, self.ceiling)) of its ceiling ≥ 92 %", check(self.catchUpSwift >= 0.92 * self.ceiling)),
-            ("  the same, one pipeline at a time", "\(Int(self.catchUpSwiftOneAtATime)) events/s", "\(pct(self.catchUpSwiftOneAtATime, self.ceiling)) of its ceiling", ""),
-            ("scoped catch-up (5 % of the log)", "\(Int(self.scopedCatchUp)) events/s", String(format: "%.1f× unscoped ≥ 5×", self.catchUpSQL > 0 ? self.scopedCatchUp / self.catchUpSQL : 0), check(self.scopedCatchUp >= 5 * self.catchUpSQL)),
-            ("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)),
-        ]
+        var rows: [(String, String, String, String)] = [("events in the log", "\(self.events)", "", "")]
+        if self.ceiling > 0 {
+            rows += [
+                ("ceiling, Swift projection's statements", "\(Int(self.ceiling)) events/s", "pipelined, 1,000 per transaction", ""),
+                ("ceiling, SQL projection's statements", "\(Int(self.ceilingSQL)) events/s", "pipelined, 1,000 per transaction", ""),
+                ("catch-up, SQL projection (YAML)", "\(Int(self.catchUpSQL)) events/s", "\(pct(self.catchUpSQL, self.ceilingSQL)) of its ceiling ≥ 92 %", check(self.catchUpSQL >= 0.92 * self.ceilingSQL)),
+                ("catch-up, Swift projection", "\(Int(self.catchUpSwift)) events/s", "\(pct(self.catchUpSwift, self.ceiling)) of its ceiling ≥ 92 %", check(self.catchUpSwift >= 0.92 * self.ceiling)),
+                ("  the same, one pipeline at a time", "\(Int(self.catchUpSwiftOneAtATime)) events/s", "\(pct(self.catchUpSwiftOneAtATime, self.ceiling)) of its ceiling", ""),
+                ("scoped catch-up (5 % of the log)", "\(Int(self.scopedCatchUp)) events/s", String(format: "%.1f× unscoped ≥ 5×", self.catchUpSQL > 0 ? self.scopedCatchUp / self.catchUpSQL : 0), check(self.scopedCatchUp >= 5 * self.catchUpSQL)),
+            ]
+        }
+        rows += self.scaleRows
+        rows.append(("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)))
         if let latency = self.latencyNotify {
             rows.append(("live latency, NOTIFY", latency.text, "p99 ≤ 20 ms", check(latency.p99 <= 20)))
         }
         if let latency = self.latencyPolling {
             rows.append(("live latency, polling only", latency.text, "p99 ≤ 100 ms", check(latency.p99 <= 100)))
         }
-        rows.append(("writers, notify trigger", "\(Int(self.writersWithTrigger)) appends/s", String(format: "cost %.1f %% (default decided at 5 %%)", 100 * triggerCost), ""))
-        rows.append(("writers, no trigger", "\(Int(self.writersWithoutTrigger)) appends/s", "", ""))
+        if self.writersWithoutTrigger > 0 {
+            rows.append(("writers, notify trigger", "\(Int(self.writersWithTrigger)) appends/s", String(format: "cost %.1f %% (default decided at 5 %%)", 100 * triggerCost), ""))
+            rows.append(("writers, no trigger", "\(Int(self.writersWithoutTrigger)) appends/s", "", ""))
+        }
         if let stall = self.rollbackStall {
             rows.append(("rollback-gap stall", stall.text, "p99 ≤ 50 ms", check(stall.p99 <= 50)))
         }

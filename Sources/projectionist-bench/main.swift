@@ -2,12 +2,15 @@ import Foundation
 import Postgres
 
 // scripts/bench runs this (release build) on its own PostgreSQL: the ceiling and the runtime
-// side by side, latency, writer cost of notifications, rollback stalls and memory.
+// side by side, partitioned catch-up, failover and handover between daemons, latency, writer
+// cost of notifications, rollback stalls and memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput or memory (one part, while tuning), BENCH_CPU (CPU seconds per catch-up),
-// BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its rounds),
-// BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part.
+// BENCH_ONLY=throughput, scale or memory (one part, while tuning), BENCH_CPU (CPU seconds per
+// catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
+// rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
+// BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part, BENCH_DAEMON_PIDS
+// (a file: the pid of every daemon started is appended to it, for scripts/bench to clean up).
 // Arguments: --json FILE writes the figures as JSON.
 
 func runBench() async throws {
@@ -24,25 +27,27 @@ func runBench() async throws {
         repository: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
 
     let admin = try await PostgresConnection.connect(bench.database)
-    if environment["BENCH_ONLY"] == "memory" {
+    switch environment["BENCH_ONLY"] {
+    case "memory":
         try await bench.memory(admin)
-        return
+    case "throughput":
+        try await bench.throughput(admin)
+    case "scale":
+        try await bench.scale(admin)
+    default:
+        try await bench.throughput(admin)
+        try await bench.scale(admin)
+        bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
+        print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
+        bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
+        print("live latency, polling only: \(bench.results.latencyPolling!.text)")
+        bench.results.writersWithTrigger = try await bench.writerThroughput(admin, trigger: true)
+        bench.results.writersWithoutTrigger = try await bench.writerThroughput(admin, trigger: false)
+        print("writers: \(Int(bench.results.writersWithTrigger)) appends/s with the notify trigger, \(Int(bench.results.writersWithoutTrigger)) without")
+        bench.results.rollbackStall = try await bench.rollbackStall(admin)
+        print("rollback-gap stall: \(bench.results.rollbackStall!.text), \(bench.results.rollbackAudited) positions audited aborted")
+        try await bench.memory(admin)
     }
-    try await bench.throughput(admin)
-    if environment["BENCH_ONLY"] == "throughput" {
-        print(bench.results.table)
-        return
-    }
-    bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
-    print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
-    bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
-    print("live latency, polling only: \(bench.results.latencyPolling!.text)")
-    bench.results.writersWithTrigger = try await bench.writerThroughput(admin, trigger: true)
-    bench.results.writersWithoutTrigger = try await bench.writerThroughput(admin, trigger: false)
-    print("writers: \(Int(bench.results.writersWithTrigger)) appends/s with the notify trigger, \(Int(bench.results.writersWithoutTrigger)) without")
-    bench.results.rollbackStall = try await bench.rollbackStall(admin)
-    print("rollback-gap stall: \(bench.results.rollbackStall!.text), \(bench.results.rollbackAudited) positions audited aborted")
-    try await bench.memory(admin)
 
     print("")
     print(bench.results.table)
