@@ -1,5 +1,6 @@
 import CLibPQ
 import Glibc
+import Synchronization
 
 /// One connection to PostgreSQL over libpq: statements with bound parameters, transactions,
 /// pipelines, LISTEN/NOTIFY.
@@ -35,8 +36,15 @@ public actor PostgresConnection {
         self.wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
     }
 
+    /// How many connections this process has open now (the daemon's `open connections` gauge).
+    public static var openCount: Int { Self.open.load(ordering: .relaxed) }
+    private static let open = Atomic<Int>(0)
+
     isolated deinit {
-        if let handle { PQfinish(handle) }
+        if let handle {
+            PQfinish(handle)
+            Self.open.subtract(1, ordering: .relaxed)
+        }
         if self.wakeDescriptor >= 0 { Glibc.close(self.wakeDescriptor) }
     }
 
@@ -77,13 +85,17 @@ public actor PostgresConnection {
         // NOTICEs (e.g. "relation already exists, skipping") would go to stderr; they are not errors.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         self.handle = connection
+        Self.open.add(1, ordering: .relaxed)
         self.canceller.replace(handle: PQgetCancel(connection))
     }
 
     /// Closes the connection; later calls fail with `.usage`.
     public func close() {
         self.canceller.replace(handle: nil)
-        if let handle { PQfinish(handle) }
+        if let handle {
+            PQfinish(handle)
+            Self.open.subtract(1, ordering: .relaxed)
+        }
         self.handle = nil
         self.pipelines = PipelinesInFlight()
     }

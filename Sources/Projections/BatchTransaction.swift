@@ -125,6 +125,7 @@ extension ProjectionRunner {
         session.readAhead = next
         let now = ContinuousClock.now
         session.rate.add(applied, at: now)
+        self.metrics.recordApplied(applied)
         let rate = session.rate.rate(at: now)
         self.board.update(self.name) { current in
             let total = current.applied + Int64(applied)

@@ -25,6 +25,7 @@ public struct ProjectionRunner: Sendable {
     let checkpoints: CheckpointStore
     let resolver: GapResolver
     let reader: BatchReader
+    let metrics: UnitMetrics
 
     public init(
         unit: WorkUnit, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
@@ -43,6 +44,7 @@ public struct ProjectionRunner: Sendable {
         self.checkpoints = CheckpointStore(schema: options.schema, instanceID: options.instanceID)
         self.resolver = GapResolver(events: options.schema.eventsTable)
         self.reader = BatchReader(unit: unit, options: options)
+        self.metrics = UnitMetrics(unit: unit)
         leases.register(unit.name, wakeup: wakeup)
     }
 
@@ -116,10 +118,13 @@ public struct ProjectionRunner: Sendable {
             guard let token = try await self.leaseToken(&session, on: connection) else {
                 return machine.notOwner(now: .now)
             }
+            let started = ContinuousClock.now
             do {
                 let summary = try await self.busy { try await self.runBatch(plan, token: token, on: connection, &session) }
+                self.metrics.recordBatch(ContinuousClock.now - started)
                 return machine.batchCommitted(summary, now: .now)
             } catch let failure as BatchFailure {
+                self.metrics.recordHandlerError()
                 return machine.batchFailed(failure, now: .now)
             }
 
@@ -134,6 +139,7 @@ public struct ProjectionRunner: Sendable {
 
         case .probeGap(let unresolved):
             let connection = try await self.connection(&session)
+            self.metrics.recordGapWait()
             session.gapHolders = try await self.resolver.holders(on: connection)
             self.showGap(unresolved[0].lowerBound, session.gapHolders)
             return machine.gapHolders(session.gapHolders.count, now: .now)
@@ -177,12 +183,14 @@ public struct ProjectionRunner: Sendable {
             let connection = try await self.connection(&session)
             let token = try self.heldToken(session)
             let result = try await self.busy { try await self.retry(event, token: token, on: connection) }
+            if case .failed = result { self.metrics.recordHandlerError() }
             return machine.retried(result, now: .now)
 
         case .deadLetter(let event, let error):
             let connection = try await self.connection(&session)
             let token = try self.heldToken(session)
             try await self.busy { try await self.deadLetter(event, error, token: token, on: connection) }
+            self.metrics.recordDeadLetter()
             return machine.deadLettered(now: .now)
 
         case .park(let event, let error):
@@ -202,6 +210,7 @@ public struct ProjectionRunner: Sendable {
             return machine.parkChecked(position: position, now: .now)
 
         case .reconnect(let reconnect):
+            self.metrics.recordReconnect()
             await self.closeReader(&session)
             session.readAhead = nil
             if reconnect.closeConnection {

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// What a projection is doing, as `projectionist status` and `STATUS=` report it.
-public enum ProjectionState: String, Sendable, Codable {
+public enum ProjectionState: String, Sendable, Codable, CaseIterable {
     case idle
     case catchingUp = "catching_up"
     case waitingOnGap = "waiting_on_gap"
@@ -40,6 +40,8 @@ public struct ProjectionStatus: Sendable {
     public var applied: Int64 = 0
     /// Events applied per second lately (nil before the first batch, 0 when idle).
     public var eventsPerSecond: Double?
+    /// Age of the oldest committed event not applied yet (0 when caught up), as last sampled.
+    public var lagSeconds: Double?
     /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
     /// letter); nil between them. A runner waiting on the server is alive, however long.
     public var busySince: ContinuousClock.Instant?
@@ -70,6 +72,15 @@ public final class StatusBoard: Sendable {
             var status = statuses[name] ?? ProjectionStatus(name: name)
             change(&status)
             status.lastBeat = .now
+            statuses[name] = status
+        }
+    }
+
+    /// Changes a runner's status from outside its loop (no beat: only the runner shows it is alive).
+    func set(_ name: String, _ change: (inout ProjectionStatus) -> Void) {
+        self.statuses.withLock { statuses in
+            guard var status = statuses[name] else { return }
+            change(&status)
             statuses[name] = status
         }
     }
@@ -108,7 +119,8 @@ public final class StatusBoard: Sendable {
         let lag = owned.map(\.lag).max() ?? 0
         let waiting = owned.filter { $0.state == .waitingOnGap }
         let failed = owned.filter { $0.state == .failed }
-        var line = "owns \(owned.count) of \(all.count) units, max lag \(lag)"
+        let lagSeconds = owned.compactMap(\.lagSeconds).max() ?? 0
+        var line = "owns \(owned.count) of \(all.count) units, max lag \(lag) (\(Int(lagSeconds.rounded(.up))) s)"
         line += ", \(waiting.count) waiting on gaps"
         if let first = waiting.first { line += " (\(first.name): \(first.summary))" }
         line += ", \(failed.count) failed"

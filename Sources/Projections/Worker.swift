@@ -88,6 +88,10 @@ public struct Worker: Sendable {
                 group.addTask { await monitor.run() }
                 let swaps = SwapMonitor(projections: self.projections, database: self.database, options: self.options, logger: self.logger)
                 group.addTask { await swaps.run() }
+                let lag = LagSampler(board: self.board, database: self.database, options: self.options, logger: self.logger)
+                group.addTask { await lag.run() }
+                let metrics = WorkerMetrics(board: self.board, units: self.units)
+                group.addTask { await metrics.run() }
                 if let health {
                     group.addTask { await health(self.board) }
                 }

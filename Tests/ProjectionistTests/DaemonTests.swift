@@ -93,7 +93,7 @@ struct DaemonTests {
         let pings = notify.lines.filter { $0 == "WATCHDOG=1" }.count - pingsBefore
         #expect((2...5).contains(pings), "\(pings) watchdog pings in 3 s")
         let statuses = notify.lines.filter { $0.hasPrefix("STATUS=") }
-        #expect(statuses.contains { $0.contains("owns 1 of 1 units, max lag 0") }, "\(statuses)")
+        #expect(statuses.contains { $0.contains("owns 1 of 1 units, max lag 0 (0 s)") }, "\(statuses)")
         #expect(notify.lines.firstIndex(of: "READY=1")! < notify.lines.lastIndex { $0.hasPrefix("STATUS=") }!)
 
         daemon.signal(SIGTERM)

@@ -1,7 +1,9 @@
 extension ProjectionistConfiguration {
     /// The keys each mapping of the file accepts; the parser refuses any other key.
     enum Keys {
-        static let top = ["database", "store", "worker", "projections"]
+        static let top = ["database", "store", "worker", "metrics", "health", "projections"]
+        static let metrics = ["listen"]
+        static let health = ["max_lag_events", "max_lag_seconds"]
         static let database = ["url", "password_file", "startup_timeout", "pooling"]
         static let store = [
             "events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache",

@@ -43,6 +43,18 @@ public struct ProjectionistConfiguration: Sendable {
         public var leaseTTL: Duration = .seconds(10)
     }
 
+    /// The HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
+    public struct Metrics: Sendable {
+        /// Nil (an empty `listen`): no listener.
+        public var listen: ListenAddress? = .default
+    }
+
+    /// When `/readyz` says not ready, beyond a failed projection (0: no limit).
+    public struct Health: Sendable {
+        public var maxLagEvents: Int64 = 0
+        public var maxLagSeconds: Double = 0
+    }
+
     /// One projection declared in SQL.
     public struct Projection: Sendable {
         public enum OnError: String, Sendable { case stop, skip }
@@ -67,6 +79,8 @@ public struct ProjectionistConfiguration: Sendable {
     public var database = Database()
     public var store = Store()
     public var worker = Worker()
+    public var metrics = Metrics()
+    public var health = Health()
     public var projections: [Projection] = []
 
     public init(file: String) { self.file = file }
@@ -144,6 +158,8 @@ public struct ProjectionistConfiguration: Sendable {
         if let node = top["database"] { try configuration.readDatabase(node, reader) }
         if let node = top["store"] { try configuration.readStore(node, reader) }
         if let node = top["worker"] { try configuration.readWorker(node, reader) }
+        if let node = top["metrics"] { try configuration.readMetrics(node, reader) }
+        if let node = top["health"] { try configuration.readHealth(node, reader) }
         if let node = top["projections"] { try configuration.readProjections(node, reader) }
         return configuration
     }
@@ -214,6 +230,37 @@ public struct ProjectionistConfiguration: Sendable {
         }
         if self.worker.maxPollInterval < self.worker.pollInterval {
             throw reader.error("worker.max_poll_interval", keys["max_poll_interval"], "must not be shorter than worker.poll_interval")
+        }
+    }
+
+    mutating func readMetrics(_ node: Node, _ reader: YAMLReader) throws {
+        let keys = try reader.mapping(node, at: "metrics", allowed: Keys.metrics)
+        if let value = keys["listen"] {
+            let text = reader.isNull(value) ? "" : try reader.string(value, at: "metrics.listen")
+            if text.isEmpty {
+                self.metrics.listen = nil
+            } else {
+                guard let address = ListenAddress(parsing: text) else {
+                    throw reader.error("metrics.listen", value, "expected host:port (e.g. 127.0.0.1:9464 or [::1]:9464), or empty to turn the listener off; found '\(text)'")
+                }
+                self.metrics.listen = address
+            }
+        }
+    }
+
+    mutating func readHealth(_ node: Node, _ reader: YAMLReader) throws {
+        let keys = try reader.mapping(node, at: "health", allowed: Keys.health)
+        if let value = keys["max_lag_events"] {
+            guard case .scalar(let scalar) = value, scalar.style == .plain, let number = Int64(scalar.string), number >= 0 else {
+                throw reader.error("health.max_lag_events", value, "expected a whole number of events, 0 for no limit")
+            }
+            self.health.maxLagEvents = number
+        }
+        if let value = keys["max_lag_seconds"] {
+            guard case .scalar(let scalar) = value, scalar.style == .plain, let number = Double(scalar.string), number >= 0, number.isFinite else {
+                throw reader.error("health.max_lag_seconds", value, "expected a number of seconds, 0 for no limit")
+            }
+            self.health.maxLagSeconds = number
         }
     }
 

@@ -1,9 +1,12 @@
 import EventStore
 import Logging
+import Metrics
+import Prometheus
 import Postgres
 import Projections
 import ServiceLifecycle
 import Systemd
+import Synchronization
 import UnixSignals
 
 /// `projectionist run`: the daemon in the foreground until SIGTERM/SIGINT.
@@ -33,8 +36,13 @@ public struct Daemon: Sendable {
         let database = try self.configuration.connectionConfiguration()
         let startupTimeout = self.configuration.database.startupTimeout
         let logger = self.logger
+        // The listener's address is checked before anything starts: a clear exit 78, no half start.
+        if let address = self.configuration.metrics.listen { try HTTPServer.checkAvailable(address, file: self.configuration.file) }
+        let registry = PrometheusCollectorRegistry()
+        if self.configuration.metrics.listen != nil { Self.bootstrapMetrics(registry) }
         let worker = try Worker(projections: projections, database: database, options: runtime, logger: logger)
         let (started, markStarted) = AsyncStream.makeStream(of: Void.self)
+        let startedFlag = HTTPServer.StartedFlag()
 
         let startedWorker = ClosureService {
             try await cancelWhenGracefulShutdown {
@@ -52,6 +60,7 @@ public struct Daemon: Sendable {
                     verify: false,
                     ready: {
                         logger.info("Ready.", metadata: ["projections": "\(projections.count)"])
+                        startedFlag.set()
                         markStarted.finish()
                     })
             }
@@ -59,9 +68,17 @@ public struct Daemon: Sendable {
         let reporter = HealthReporter(
             source: WorkerHealth(board: worker.board, slowBatchWarn: runtime.slowBatchWarn), watchdog: watchdog,
             started: started, logger: logger)
+        var http: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let address = self.configuration.metrics.listen {
+            let server = HTTPServer(
+                address: address, registry: registry, board: worker.board, started: startedFlag, configuration: self.configuration,
+                liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
+            http.append(.init(service: server.application(), serviceName: "HTTP listener"))
+            logger.info("Serving /metrics, /healthz, /readyz and /status.", metadata: ["address": "\(address)"])
+        }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [
+                services: http + [
                     .init(service: startedWorker, serviceName: "worker"),
                     .init(service: IdleMemoryTrimmer(board: worker.board), serviceName: "memory trimmer"),
                     .init(service: reporter, serviceName: "health reporter"),  // last: the first to hear of a shutdown
@@ -70,4 +87,15 @@ public struct Daemon: Sendable {
         try await group.run()
         logger.info("Stopped.")
     }
+
+    /// swift-metrics goes to `registry` (once per process; later calls keep the first backend).
+    static func bootstrapMetrics(_ registry: PrometheusCollectorRegistry) {
+        Self.bootstrap.withLock { done in
+            guard !done else { return }
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            done = true
+        }
+    }
+
+    private static let bootstrap = Mutex(false)
 }

@@ -1,0 +1,96 @@
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import Projections
+import Prometheus
+import Synchronization
+
+/// The daemon's HTTP listener (`metrics.listen`), on Hummingbird: `/metrics` (Prometheus text
+/// format from swift-prometheus), `/healthz` (the runners' loops are alive), `/readyz`
+/// (`Readiness`) and `/status` (`status --json`).
+struct HTTPServer: Sendable {
+    let address: ListenAddress
+    let registry: PrometheusCollectorRegistry
+    let board: StatusBoard
+    let started: StartedFlag
+    let configuration: ProjectionistConfiguration
+    /// A runner whose loop has not gone round for this long (and is not waiting on the server)
+    /// makes `/healthz` fail.
+    let liveness: Duration
+    let logger: Logger
+
+    /// Set once the worker has started (the moment `READY=1` is sent).
+    final class StartedFlag: Sendable {
+        private let value = Mutex(false)
+        func set() { self.value.withLock { $0 = true } }
+        var isSet: Bool { self.value.withLock { $0 } }
+    }
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        let process = ProcessMetrics()
+        router.get("/metrics") { _, _ -> Response in
+            process.refresh()
+            var buffer: [UInt8] = []
+            self.registry.emit(into: &buffer)
+            return Self.response(.ok, buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        router.get("/healthz") { _, _ -> Response in
+            let alive = self.board.allResponsive(within: self.liveness)
+            return Self.response(alive ? .ok : .serviceUnavailable, Array((alive ? "ok\n" : "a runner's loop stopped going round\n").utf8))
+        }
+        router.get("/readyz") { _, _ -> Response in
+            let readiness = Readiness.judge(started: self.started.isSet, statuses: self.board.all, health: self.configuration.health)
+            return Self.response(readiness.ready ? .ok : .serviceUnavailable, Array(readiness.json.utf8), contentType: "application/json")
+        }
+        router.get("/status") { _, _ -> Response in
+            do {
+                let connection = try await PostgresConnection.connect(try self.configuration.connectionConfiguration())
+                defer { Task { await connection.close() } }
+                let report = try await StatusReport.read(self.configuration, on: connection)
+                return Self.response(.ok, Array(report.json.utf8), contentType: "application/json")
+            } catch {
+                return Self.response(.serviceUnavailable, Array("{\"error\": \(Self.quoted("\(error)"))}".utf8), contentType: "application/json")
+            }
+        }
+        var logger = self.logger
+        logger.logLevel = max(logger.logLevel, .notice)  // no line per request
+        return Application(
+            router: router, configuration: .init(address: .hostname(self.address.host, port: self.address.port), serverName: "projectionist"),
+            logger: logger)
+    }
+
+    static func response(_ status: HTTPResponse.Status, _ bytes: [UInt8], contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func quoted(_ text: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: [text], options: [])
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+    }
+
+    /// Fails early, naming the key, when the address cannot be bound (in use, not an address of
+    /// this host, a privileged port): a clear configuration error rather than a failure later.
+    static func checkAvailable(_ address: ListenAddress, file: String) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(address.host, String(address.port), &hints, &result) == 0, let info = result else {
+            throw ConfigurationError(file: file, keyPath: "metrics.listen", message: "cannot resolve '\(address.host)'")
+        }
+        defer { freeaddrinfo(result) }
+        let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
+        guard descriptor >= 0 else { throw ConfigurationError(file: file, keyPath: "metrics.listen", message: "cannot open a socket") }
+        defer { close(descriptor) }
+        var one: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw ConfigurationError(
+                file: file, keyPath: "metrics.listen",
+                message: "cannot listen on \(address): \(reason). Choose a free address (or leave metrics.listen empty to turn the listener off)")
+        }
+    }
+}
