@@ -61,6 +61,23 @@ public struct CheckpointStore: Sendable {
         }
     }
 
+    /// Lag in seconds, per unit among `names` that has a row: the age of the oldest committed
+    /// event after its checkpoint (0 when there is none), by the server's clock.
+    public func lagSeconds(_ names: [String], on connection: some PostgresQuerying) async throws -> [String: Double] {
+        var ages: [String: Double] = [:]
+        for row in try await connection.query(
+            """
+            SELECT c.consumer_name, coalesce(greatest(0, extract(epoch FROM now() - (
+                       SELECT e.created_at FROM \(self.schema.eventsTable.quoted) e WHERE e.global_position > c.last_position
+                       ORDER BY e.global_position LIMIT 1)))::float8, 0)
+            FROM \(self.checkpoints) c WHERE c.consumer_name = ANY($1::text[])
+            """, [PostgresTextArray(names)])
+        {
+            ages[try row.decode(String.self, at: 0)] = try row.decode(Double.self, at: 1)
+        }
+        return ages
+    }
+
     /// Creates the projection's row at 0 if it has none.
     func ensureRow(_ name: String, on connection: some PostgresQuerying) async throws {
         _ = try await connection.query(

@@ -26,7 +26,7 @@ struct LagSampler: Sendable {
                 }
                 let running = self.board.all.filter { $0.state != .standby && $0.state != .retired && $0.state != .stopped }.map(\.name)
                 if !running.isEmpty {
-                    let ages = try await Self.lagSeconds(of: running, schema: self.options.schema, on: current)
+                    let ages = try await CheckpointStore(schema: self.options.schema).lagSeconds(running, on: current)
                     for name in running { self.board.set(name) { $0.lagSeconds = ages[name] } }
                 }
                 try await Task.sleep(for: self.interval)
@@ -39,22 +39,5 @@ struct LagSampler: Sendable {
             }
         }
         if let connection { await connection.close() }
-    }
-
-    /// Per unit: seconds since the oldest committed event after its checkpoint was written
-    /// (0 when there is none), by the server's clock.
-    static func lagSeconds(of units: [String], schema: Schema, on connection: some PostgresQuerying) async throws -> [String: Double] {
-        var ages: [String: Double] = [:]
-        for row in try await connection.query(
-            """
-            SELECT c.consumer_name, coalesce(greatest(0, extract(epoch FROM now() - (
-                       SELECT e.created_at FROM \(schema.eventsTable.quoted) e WHERE e.global_position > c.last_position
-                       ORDER BY e.global_position LIMIT 1)))::float8, 0)
-            FROM \(schema.checkpointsTable.quoted) c WHERE c.consumer_name = ANY($1::text[])
-            """, [PostgresTextArray(units)])
-        {
-            ages[try row.decode(String.self, at: 0)] = try row.decode(Double.self, at: 1)
-        }
-        return ages
     }
 }

@@ -14,6 +14,7 @@ ensure_packages() {
     [ -n "$(postgres_bindir 2>/dev/null)" ] || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
     [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool checks the alerts and the exposition
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         die "missing packages: ${missing[*]}. Install them (as root: apt-get install ${missing[*]}) and run again."
@@ -25,6 +26,9 @@ ensure_packages() {
     # The tests run pgbouncers of their own; the package's service stays off at boot too.
     case " ${missing[*]} " in
         *" pgbouncer "*) update-rc.d pgbouncer disable >/dev/null 2>&1 || true ;;
+    esac
+    case " ${missing[*]} " in
+        *" prometheus "*) update-rc.d prometheus disable >/dev/null 2>&1 || true ;;
     esac
 }
 

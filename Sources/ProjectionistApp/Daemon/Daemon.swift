@@ -92,7 +92,7 @@ public struct Daemon: Sendable {
     static func bootstrapMetrics(_ registry: PrometheusCollectorRegistry) {
         Self.bootstrap.withLock { done in
             guard !done else { return }
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            MetricsSystem.bootstrap(MetricsCatalog.Factory(registry: registry))
             done = true
         }
     }

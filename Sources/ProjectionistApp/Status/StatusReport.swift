@@ -21,6 +21,8 @@ public struct StatusReport: Sendable {
         public var owner: CheckpointRecord.Owner?
         /// The projection that took over a retired one's views.
         public var successor: String?
+        /// Age of the oldest committed event not applied yet (0 when caught up).
+        public var lagSeconds: Double = 0
         /// Events/s lately and, while catching up, seconds to the head at that rate.
         public var eventsPerSecond: Double?
         public var etaSeconds: Int? {
@@ -72,11 +74,15 @@ public struct StatusReport: Sendable {
         }
         let names = units.map { WorkUnit.name($0.projection, $0.partition) }
         var found: [String: CheckpointRecord] = [:]
-        for record in try await CheckpointStore(schema: schema).records(names, on: connection) { found[record.name] = record }
+        let store = CheckpointStore(schema: schema)
+        for record in try await store.records(names, on: connection) { found[record.name] = record }
+        let ages = try await store.lagSeconds(names, on: connection)
         var rows: [Row] = []
         for (unit, name) in zip(units, names) {
             guard let record = found[name] else {
-                rows.append(Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: "unknown"))
+                var row = Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: "unknown")
+                row.lagSeconds = try await Self.ageOfFirstEvent(schema, on: connection)
+                rows.append(row)
                 continue
             }
             let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
@@ -90,8 +96,16 @@ public struct StatusReport: Sendable {
                     lag: max(0, head - record.position), state: state, error: record.lastError, slowBatchSeconds: slow,
                     owner: state == "retired" ? nil : record.owner, successor: record.successor,
                     eventsPerSecond: state == "catching_up" ? record.eventsPerSecond : (state == "idle" ? 0 : nil)))
+            rows[rows.count - 1].lagSeconds = state == "retired" ? 0 : ages[name] ?? 0
         }
         return StatusReport(head: head, rows: rows)
+    }
+
+    /// A projection that never ran lags by the age of the first event.
+    static func ageOfFirstEvent(_ schema: Schema, on connection: PostgresConnection) async throws -> Double {
+        try await connection.query(
+            "SELECT coalesce(greatest(0, extract(epoch FROM now() - (SELECT created_at FROM \(schema.eventsTable.quoted) ORDER BY global_position LIMIT 1)))::float8, 0)"
+        )[0].decode(Double.self, at: 0)
     }
 
     public var json: String {
@@ -110,11 +124,12 @@ public struct StatusReport: Sendable {
         let ownerWidth = max(5, self.rows.map(\.ownerColumn.count).max() ?? 0)
         var lines = [
             "head: \(self.head)",
-            "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("STATE", 14))  \(pad("OWNER", ownerWidth))  NOTES",
+            "\(pad("NAME", width))  \(pad("POSITION", 12, right: true))  \(pad("LAG", 10, right: true))  \(pad("LAG S", 8, right: true))  \(pad("STATE", 14))  \(pad("OWNER", ownerWidth))  NOTES",
         ]
         for row in self.rows {
+            let seconds = String(format: "%.1f", row.lagSeconds)
             lines.append(
-                "\(pad(row.label, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(row.state, 14))  \(pad(row.ownerColumn, ownerWidth))  \(row.note)")
+                "\(pad(row.label, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(seconds, 8, right: true))  \(pad(row.state, 14))  \(pad(row.ownerColumn, ownerWidth))  \(row.note)")
         }
         return lines.joined(separator: "\n")
     }
@@ -129,6 +144,7 @@ extension StatusReport.Row {
         } ?? NSNull()
         return [
             "name": self.name, "partition": self.partition ?? NSNull(), "position": self.position, "lag": self.lag,
+            "lag_seconds": (self.lagSeconds * 10).rounded() / 10,
             "state": self.state, "error": self.error ?? NSNull(), "slow_batch_seconds": self.slowBatchSeconds ?? NSNull(),
             "owner": self.owner?.instance ?? NSNull(), "owner_host": self.owner?.hostDescription ?? NSNull(),
             "lease_expires_seconds": lease, "fencing_token": self.owner?.token ?? NSNull(),
