@@ -293,7 +293,7 @@ struct Bench {
         _ = try await Seeder.seedOrders(self.orders, on: admin)
         let example = try String(contentsOf: self.repository.appendingPathComponent("systemd/projectionist.yaml"), encoding: .utf8)
         let projectionBlock = String(example[example.range(of: "  - name: order_overview_v1")!.lowerBound...])
-        var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nprojections:\n"
+        var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nmetrics:\n  listen: \"\"\nprojections:\n"
         for index in 1...count {
             yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
         }

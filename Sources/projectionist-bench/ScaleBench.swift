@@ -74,7 +74,7 @@ extension Bench {
         _ = try await Seeder.seedOrders(200, on: admin)
         let example = try String(contentsOf: self.repository.appendingPathComponent("systemd/projectionist.yaml"), encoding: .utf8)
         let projection = String(example[example.range(of: "  - name: order_overview_v1")!.lowerBound...])
-        let yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\n  lease_ttl: \(Int(ttl))s\nprojections:\n" + projection
+        let yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\n  lease_ttl: \(Int(ttl))s\nmetrics:\n  listen: \"\"\nprojections:\n" + projection
         let daemons = try await Daemons(binary: binary, configuration: yaml, database: self.connectionString)
         defer { daemons.killAll() }
         for _ in 0..<2 { try daemons.start() }

@@ -4,9 +4,12 @@ import Postgres
 import TestSupport
 import Testing
 
-/// A configuration file for `db` with the example projection (plus extra YAML lines under worker).
+/// A configuration file for `db` with the example projection (plus extra YAML lines under worker,
+/// and extra top-level keys). The HTTP listener is off unless `extra` configures it: daemons of
+/// parallel tests would all want the default port.
 func daemonConfig(_ db: TestDatabase, worker: String = "", extra: String = "") -> String {
-    TemporaryFile.write(
+    let extra = extra.contains("metrics:") ? extra : extra + "\nmetrics:\n  listen: \"\""
+    return TemporaryFile.write(
         """
         database:
           url: "\(db.connectionString)"

@@ -24,6 +24,8 @@ struct ScaleOutTests {
               max_poll_interval: 500ms
               batch_size: \(batchSize)
               lease_ttl: 2s
+            metrics:
+              listen: ""
             projections:
               - name: counted
                 partitions: \(partitions)

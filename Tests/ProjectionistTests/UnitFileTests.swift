@@ -28,14 +28,14 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
     }
 
-    @Test("systemd-analyze security scores the unit's exposure at 2.0 or lower")
+    @Test("systemd-analyze security scores the unit's exposure at 1.5 or lower (the HTTP listener needs nothing more)")
     func security() throws {
         let path = try self.unitCopy()
         let result = try Shell.run(["systemd-analyze", "security", "--offline=true", "--no-pager", path])
         let line = try #require(result.output.split(separator: "\n").first { $0.contains("Overall exposure level") })
         let score = try #require(Double(line.split(separator: ":").last!.split(separator: " ").first { Double($0) != nil } ?? ""))
         print("systemd-analyze security: \(line)")
-        #expect(score <= 2.0)
+        #expect(score <= 1.5)
     }
 
     @Test("the example configuration parses and compiles")

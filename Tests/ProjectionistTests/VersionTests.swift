@@ -47,6 +47,8 @@ struct VersionTests {
               max_poll_interval: 500ms
               batch_size: 200
               lease_ttl: 2s
+            metrics:
+              listen: ""
             projections:
             \(projections.joined(separator: "\n"))
             """)

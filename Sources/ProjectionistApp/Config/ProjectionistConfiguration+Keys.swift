@@ -21,6 +21,6 @@ extension ProjectionistConfiguration {
     /// keys as `projections[].name`. What the parser accepts, in the file's order.
     public static var knownKeys: [String] {
         Keys.database.map { "database.\($0)" } + Keys.store.map { "store.\($0)" } + Keys.worker.map { "worker.\($0)" }
-            + Keys.projection.map { "projections[].\($0)" }
+            + Keys.metrics.map { "metrics.\($0)" } + Keys.health.map { "health.\($0)" } + Keys.projection.map { "projections[].\($0)" }
     }
 }

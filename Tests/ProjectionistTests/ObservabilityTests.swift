@@ -1,0 +1,241 @@
+import EventStore
+import Foundation
+import Glibc
+import Postgres
+@testable import ProjectionistApp
+import Projections
+import TestSupport
+import Testing
+
+/// The daemon's HTTP listener, scraped while it works, against the database's own numbers.
+@Suite(.timeLimit(.minutes(3)), .serialized)
+struct ObservabilityTests {
+    /// Samples of `name` in a Prometheus text exposition, by their label text.
+    static func samples(_ name: String, in text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            let parts = line.split(separator: " ")
+            guard let value = parts.last.flatMap({ Double($0) }) else { continue }
+            let labels = line.dropFirst(name.count).prefix { $0 != " " }
+            values[String(labels)] = value
+        }
+        return values
+    }
+
+    static func value(_ name: String, _ labels: String = "{projection=\"order_overview_v1\"}", in text: String) -> Double? {
+        Self.samples(name, in: text)[labels]
+    }
+
+    static func promtool(_ exposition: String) throws -> (status: Int32, output: String) {
+        let file = TemporaryFile.write(exposition)
+        defer { TemporaryFile.remove(file) }
+        return try Shell.run(["sh", "-c", "promtool check metrics < \(file)"])
+    }
+
+    @Test("/metrics while catching up and when idle matches the database (checkpoint, head, lag, events applied); promtool accepts it; /healthz, /status")
+    func scrape() async throws {
+        let db = try await TestDatabase.fresh("observe")
+        let port = HTTPGet.freePort()
+        let config = daemonConfig(db, worker: "  batch_size: 100", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        _ = try await Seeder.seedOrders(6_000, on: connection)
+        let head = try await EventStore().latestPosition(on: connection)
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        defer { daemon.signal(SIGKILL) }
+
+        var sawCatchingUp = false
+        try await eventually("a scrape while catching up", timeout: .seconds(60), every: .milliseconds(50)) {
+            guard let response = try? HTTPGet.get(port: port, "/metrics"), response.status == 200 else { return false }
+            let checkpoint = Self.value("projectionist_checkpoint_position", in: response.body) ?? -1
+            let stored = try await CheckpointStore().position("order_overview_v1", on: connection) ?? 0
+            // The gauge trails the database by at most a second's work, never leads it.
+            #expect(checkpoint <= Double(stored))
+            #expect((Self.value("projectionist_head_position", in: response.body) ?? 0) <= Double(head))
+            if Self.value("projectionist_state", "{projection=\"order_overview_v1\",state=\"catching_up\"}", in: response.body) == 1, checkpoint > 0 {
+                #expect((Self.value("projectionist_lag_events", in: response.body) ?? 0) > 0)
+                sawCatchingUp = true
+            }
+            return sawCatchingUp
+        }
+        try await eventually("idle at the head", timeout: .seconds(90), every: .milliseconds(200)) {
+            let body = try HTTPGet.get(port: port, "/metrics").body
+            return Self.value("projectionist_state", "{projection=\"order_overview_v1\",state=\"idle\"}", in: body) == 1
+                && Self.value("projectionist_checkpoint_position", in: body) == Double(head)
+                && Self.value("projectionist_lag_seconds", in: body) == 0
+        }
+        let body = try HTTPGet.get(port: port, "/metrics").body
+        let orderEvents = try await connection.query("SELECT count(*) FROM events WHERE aggregate_type = 'Order'")[0].decode(Int64.self, at: 0)
+        #expect(Self.value("projectionist_events_applied_total", in: body) == Double(orderEvents))
+        #expect(Self.value("projectionist_lag_events", in: body) == 0)
+        #expect((Self.value("projectionist_batch_duration_seconds_count", in: body) ?? 0) > 0)
+        #expect((Self.value("projectionist_resident_memory_bytes", "", in: body) ?? 0) > 1_000_000)
+        #expect((Self.value("projectionist_open_connections", "", in: body) ?? 0) >= 2)
+        let check = try Self.promtool(body)
+        #expect(check.status == 0, "promtool check metrics: \(check.output)")
+
+        #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
+        #expect(try HTTPGet.get(port: port, "/readyz").status == 200)
+        let status = try HTTPGet.get(port: port, "/status")
+        #expect(status.status == 200)
+        let json = try JSONSerialization.jsonObject(with: Data(status.body.utf8)) as? [String: Any]
+        #expect(json?["head"] as? Int == Int(head))
+        #expect(projectionState(json ?? [:])["lag_seconds"] as? Double == 0)
+        #expect(try HTTPGet.get(port: port, "/nothing").status == 404)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.finish().status == 0)
+    }
+
+    @Test("/readyz turns 503 naming the projection when it parks, and 200 again once it resumes")
+    func readiness() async throws {
+        let db = try await TestDatabase.fresh("observe_ready")
+        let port = HTTPGet.freePort()
+        let poisoned = """
+            metrics:
+              listen: 127.0.0.1:\(port)
+            """
+        let config = daemonConfig(db, extra: poisoned)
+        // A second projection whose OrderConfirmed handler divides by the divisor table's value.
+        let withPoison = TemporaryFile.write(
+            try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(
+                of: "projections:\n", with: """
+                    projections:
+                      - name: poisoned
+                        on_error: stop
+                        setup: CREATE TABLE IF NOT EXISTS divisor (d int); INSERT INTO divisor SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM divisor); CREATE TABLE IF NOT EXISTS poison_log (n int)
+                        reset: DELETE FROM poison_log
+                        handlers:
+                          OrderConfirmed: INSERT INTO poison_log SELECT 1 / d FROM divisor
+
+                    """))
+        defer { TemporaryFile.remove(config); TemporaryFile.remove(withPoison) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", withPoison]).status == 0)
+        let connection = try await db.connect()
+        _ = try await appendOrders(5, prefix: "r", on: connection)
+        let daemon = try ProjectionistProcess.start(["run", "--config", withPoison])
+        defer { daemon.signal(SIGKILL) }
+        try await eventually("not ready: poisoned failed", timeout: .seconds(30)) {
+            guard let response = try? HTTPGet.get(port: port, "/readyz") else { return false }
+            return response.status == 503 && response.body.contains("\"name\":\"poisoned\"") && response.body.contains("failed")
+        }
+        let body = try HTTPGet.get(port: port, "/readyz").body
+        #expect(!body.contains("order_overview_v1"), "a healthy projection is not named: \(body)")
+        try await connection.query("UPDATE divisor SET d = 1")
+        #expect(try await ProjectionistProcess.run(["reset", "poisoned", "--config", withPoison]).status == 0)
+        try await eventually("ready again", timeout: .seconds(30)) { (try? HTTPGet.get(port: port, "/readyz").status) == 200 }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.finish().status == 0)
+    }
+
+    @Test("an address already in use exits 78 naming metrics.listen, before READY and without starting anything")
+    func addressInUse() async throws {
+        let db = try await TestDatabase.fresh("observe_busy")
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(holder, 1)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) } }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let config = daemonConfig(db, extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let notify = try NotifySocket()
+        let run = try await ProjectionistProcess.run(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
+        #expect(run.status == 78)
+        #expect(run.stderr.contains("metrics.listen") && run.stderr.contains("in use"), "\(run.stderr)")
+        #expect(!notify.lines.contains("READY=1"))
+        notify.close()
+    }
+
+    @Test("lag_seconds in status --json: the age of the oldest event not applied yet")
+    func lagSecondsInStatus() async throws {
+        let db = try await TestDatabase.fresh("observe_lag")
+        let config = daemonConfig(db)
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        _ = try await appendOrders(2, prefix: "l", on: connection)
+        try await Task.sleep(for: .milliseconds(1500))
+        let lag = projectionState(try await statusJSON(config))["lag_seconds"] as? Double ?? 0
+        #expect(lag >= 1.4 && lag < 30, "lag_seconds \(lag)")
+        let table = try await ProjectionistProcess.run(["status", "--config", config])
+        #expect(table.stdout.contains("LAG S"))
+    }
+
+    @Test("the operations files: promtool accepts the alert rules; alerts and dashboard use only exported metrics")
+    func operationsFiles() throws {
+        let rules = repositoryRoot.appendingPathComponent("deploy/prometheus/alerts.yml").path
+        let check = try Shell.run(["promtool", "check", "rules", rules])
+        #expect(check.status == 0, "\(check.output)")
+        let exported = Set(MetricsCatalog.entries.map(\.name))
+        for file in ["deploy/prometheus/alerts.yml", "deploy/grafana/projectionist.json"] {
+            let text = try String(contentsOfFile: repositoryRoot.appendingPathComponent(file).path, encoding: .utf8)
+            let used = Set(text.matches(of: try Regex("projectionist_[a-z_]+")).map { String(text[$0.range]) })
+                .map { name in ["_bucket", "_count", "_sum"].reduce(name) { $0.hasSuffix($1) ? String($0.dropLast($1.count)) : $0 } }
+            #expect(!used.isEmpty, "\(file) uses no metric")
+            #expect(Set(used).subtracting(exported).isEmpty, "\(file) uses metrics nobody exports: \(Set(used).subtracting(exported).sorted())")
+        }
+        let dashboard = try JSONSerialization.jsonObject(with: Data(contentsOf: repositoryRoot.appendingPathComponent("deploy/grafana/projectionist.json")))
+        #expect(((dashboard as? [String: Any])?["panels"] as? [Any])?.isEmpty == false)
+    }
+}
+
+@Suite struct MetricsCatalogTests {
+    @Test("docs/reference.md lists every exported metric with its type, and nothing else")
+    func documented() throws {
+        let rows = try ReferenceDocument().rows(under: "### Metrics")
+        let documented = rows.compactMap { row in ReferenceDocument.code(row[0]).map { "\($0) \(row[1])" } }
+        #expect(documented == MetricsCatalog.entries.map { "\($0.name) \($0.type)" })
+    }
+}
+
+@Suite struct ReadinessTests {
+    func status(_ name: String, _ state: ProjectionState, lag: Int64 = 0, seconds: Double? = nil) -> ProjectionStatus {
+        var status = ProjectionStatus(name: name)
+        status.state = state
+        status.head = 100 + lag
+        status.position = 100
+        status.lagSeconds = seconds
+        status.lastError = state == .failed ? "handler failed at position 7" : nil
+        return status
+    }
+
+    @Test("ready once started, unless a unit this instance runs failed or lags beyond the limits (0: none); standby and retired units do not count")
+    func judge() {
+        var health = ProjectionistConfiguration.Health()
+        #expect(!Readiness.judge(started: false, statuses: [], health: health).ready)
+        #expect(Readiness.judge(started: true, statuses: [self.status("a", .idle, lag: 5000, seconds: 600)], health: health).ready)
+        let failed = Readiness.judge(started: true, statuses: [self.status("a#1/2", .failed), self.status("b", .standby)], health: health)
+        #expect(!failed.ready)
+        #expect(failed.problems == [Readiness.Problem(name: "a", partition: "1/2", reason: "failed: handler failed at position 7")])
+        health.maxLagEvents = 1000
+        health.maxLagSeconds = 60
+        let lagging = Readiness.judge(
+            started: true,
+            statuses: [self.status("a", .catchingUp, lag: 1001), self.status("b", .idle, seconds: 61), self.status("c", .retired, lag: 9999)],
+            health: health)
+        #expect(lagging.problems.map(\.name) == ["a", "b"])
+        #expect(lagging.problems[0].reason.contains("health.max_lag_events 1000"))
+        #expect(lagging.problems[1].reason.contains("health.max_lag_seconds 60"))
+        #expect(lagging.json.contains("\"ready\":false"))
+    }
+
+    @Test("metrics.listen: host:port, [v6]:port, empty turns it off; anything else is an error naming the key")
+    func listen() throws {
+        #expect(try ProjectionistConfiguration.parse("", file: "p.yaml").metrics.listen == ListenAddress(host: "127.0.0.1", port: 9464))
+        #expect(try ProjectionistConfiguration.parse("metrics:\n  listen: \"[::1]:9000\"\n", file: "p.yaml").metrics.listen == ListenAddress(host: "::1", port: 9000))
+        #expect(try ProjectionistConfiguration.parse("metrics:\n  listen: \"\"\n", file: "p.yaml").metrics.listen == nil)
+        let config = try ProjectionistConfiguration.parse("health:\n  max_lag_events: 500\n  max_lag_seconds: 2.5\n", file: "p.yaml")
+        #expect(config.health.maxLagEvents == 500 && config.health.maxLagSeconds == 2.5)
+        for bad in ["metrics:\n  listen: 9464\n", "metrics:\n  listen: host:99999\n", "health:\n  max_lag_events: -1\n"] {
+            let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(bad, file: "p.yaml") }
+            #expect(error.keyPath == (bad.hasPrefix("metrics") ? "metrics.listen" : "health.max_lag_events"))
+        }
+    }
+}
