@@ -80,7 +80,7 @@ struct DaemonTests {
         #expect(
             Set(projectionState(json).keys)
                 == [
-                    "name", "partition", "position", "lag", "state", "error", "slow_batch_seconds", "owner", "owner_host",
+                    "name", "partition", "position", "lag", "lag_seconds", "state", "error", "slow_batch_seconds", "owner", "owner_host",
                     "lease_expires_seconds", "fencing_token", "successor", "events_per_second", "eta_seconds",
                 ])
         // This daemon holds the unit's lease: its instance, host and pid, a running lease, a token.
