@@ -14,30 +14,14 @@ struct LagSampler: Sendable {
     var interval: Duration = .seconds(1)
 
     func run() async {
-        var backoff = self.options.reconnectBackoff
-        var connection: PostgresConnection?
-        while !Task.isCancelled {
-            do {
-                let current: PostgresConnection
-                if let connection { current = connection } else {
-                    current = try await PostgresConnection.connect(self.database)
-                    connection = current
-                    backoff.reset()
-                }
-                let running = self.board.all.filter { $0.state != .standby && $0.state != .retired && $0.state != .stopped }.map(\.name)
-                if !running.isEmpty {
-                    let ages = try await CheckpointStore(schema: self.options.schema).lagSeconds(running, on: current)
-                    for name in running { self.board.set(name) { $0.lagSeconds = ages[name] } }
-                }
-                try await Task.sleep(for: self.interval)
-            } catch {
-                if Task.isCancelled { break }
-                self.logger.debug("Lag sampler lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                if let lost = connection { await lost.close() }
-                connection = nil
-                try? await Task.sleep(for: backoff.next())
-            }
+        let periodic = PeriodicTask(
+            role: "Lag sampler", interval: self.interval, database: self.database, backoff: self.options.reconnectBackoff,
+            logger: self.logger, level: .debug)
+        await periodic.run { connection in
+            let running = self.board.all.filter { $0.state != .standby && $0.state != .retired && $0.state != .stopped }.map(\.name)
+            guard !running.isEmpty else { return }
+            let ages = try await CheckpointStore(schema: self.options.schema).lagSeconds(running, on: connection)
+            for name in running { self.board.set(name) { $0.lagSeconds = ages[name] } }
         }
-        if let connection { await connection.close() }
     }
 }

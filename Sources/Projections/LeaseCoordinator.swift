@@ -18,30 +18,14 @@ struct LeaseCoordinator: Sendable {
     var store: AssignmentStore { AssignmentStore(schema: self.options.schema, instanceID: self.options.instanceID) }
 
     func run(runnersStopped: AsyncStream<Void>) async {
-        var backoff = self.options.reconnectBackoff
-        var connection: PostgresConnection?
         var ticks = 0
         let clock = ContinuousClock()
-        while !Task.isCancelled {
-            let started = clock.now
-            do {
-                let current: PostgresConnection
-                if let connection { current = connection } else {
-                    current = try await PostgresConnection.connect(self.database)
-                    try await self.store.ensureUnits(self.units, on: current)
-                    connection = current
-                    backoff.reset()
-                }
-                try await self.tick(on: current, started: started, forgetSilent: ticks % 100 == 0)
-                ticks += 1
-                try await Task.sleep(for: self.options.leaseTick)
-            } catch {
-                if Task.isCancelled { break }
-                self.logger.warning("Lease coordinator lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                if let lost = connection { await lost.close() }
-                connection = nil
-                try? await Task.sleep(for: backoff.next())
-            }
+        let periodic = PeriodicTask(
+            role: "Lease coordinator", interval: self.options.leaseTick, database: self.database, backoff: self.options.reconnectBackoff,
+            logger: self.logger)
+        await periodic.run(connected: { try await self.store.ensureUnits(self.units, on: $0) }) { connection in
+            try await self.tick(on: connection, started: clock.now, forgetSilent: ticks % 100 == 0)
+            ticks += 1
         }
         for await _ in runnersStopped {}
         self.leases.clear()
@@ -51,8 +35,7 @@ struct LeaseCoordinator: Sendable {
         let logger = self.logger
         await Task {
             do {
-                let leaving: PostgresConnection
-                if let connection { leaving = connection } else { leaving = try await PostgresConnection.connect(database) }
+                let leaving = try await PostgresConnection.connect(database)
                 try await store.leave(on: leaving)
                 await leaving.close()
                 logger.info("Released every lease.")

@@ -22,28 +22,10 @@ struct SwapMonitor: Sendable {
 
     func run() async {
         guard !self.successors.isEmpty else { return }
-        var backoff = self.options.reconnectBackoff
-        var connection: PostgresConnection?
         var warned: Set<String> = []
-        while !Task.isCancelled {
-            do {
-                let current: PostgresConnection
-                if let connection { current = connection } else {
-                    current = try await PostgresConnection.connect(self.database)
-                    connection = current
-                    backoff.reset()
-                }
-                try await self.check(on: current, warned: &warned)
-                try await Task.sleep(for: .seconds(1))
-            } catch {
-                if Task.isCancelled { break }
-                self.logger.warning("Swap monitor lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                if let lost = connection { await lost.close() }
-                connection = nil
-                try? await Task.sleep(for: backoff.next())
-            }
-        }
-        if let connection { await connection.close() }
+        let periodic = PeriodicTask(
+            role: "Swap monitor", interval: .seconds(1), database: self.database, backoff: self.options.reconnectBackoff, logger: self.logger)
+        await periodic.run { connection in try await self.check(on: connection, warned: &warned) }
     }
 
     /// One look: swaps every successor that is ready.

@@ -109,16 +109,21 @@ struct ScaleOutTests {
         return (db, connection, config)
     }
 
-    @Test("kill -9 of an owner mid catch-up: its unit is taken over after the lease and every event is applied once")
-    func killedOwner() async throws {
-        let (_, connection, config) = try await Self.prepare("scale_kill", partitions: 3, orders: 6_000)
+    /// Three daemons, each owning one of three units, catching up; and a unit with progress.
+    static func threeCatchingUp(_ config: String) async throws -> (Daemons, Unit) {
         let daemons = Daemons(config: config)
         for _ in 0..<3 { try daemons.start() }
         try await eventually("each daemon owns one unit and they are catching up", timeout: .seconds(30)) {
             let units = try await Self.units(config)
             return Set(units.compactMap(\.ownerPID)).count == 3 && units.contains { $0.position > 0 }
         }
-        let victim = try await Self.units(config).first { $0.position > 0 }!
+        return (daemons, try await Self.units(config).first { $0.position > 0 }!)
+    }
+
+    @Test("kill -9 of an owner mid catch-up: its unit is taken over after the lease and every event is applied once")
+    func killedOwner() async throws {
+        let (_, connection, config) = try await Self.prepare("scale_kill", partitions: 3, orders: 6_000)
+        let (daemons, victim) = try await Self.threeCatchingUp(config)
         kill(victim.ownerPID!, SIGKILL)
         try await eventually("another daemon owns the victim's unit", timeout: .seconds(20)) {
             let unit = try await Self.units(config).first { $0.partition == victim.partition }
@@ -131,13 +136,7 @@ struct ScaleOutTests {
     @Test("SIGSTOP of an owner past its lease: another daemon takes its unit while it is frozen; after SIGCONT it commits nothing stale and steps down")
     func frozenOwner() async throws {
         let (_, connection, config) = try await Self.prepare("scale_stop", partitions: 3, orders: 6_000)
-        let daemons = Daemons(config: config)
-        for _ in 0..<3 { try daemons.start() }
-        try await eventually("each daemon owns one unit and they are catching up", timeout: .seconds(30)) {
-            let units = try await Self.units(config)
-            return Set(units.compactMap(\.ownerPID)).count == 3 && units.contains { $0.position > 0 }
-        }
-        let victim = try await Self.units(config).first { $0.position > 0 }!
+        let (daemons, victim) = try await Self.threeCatchingUp(config)
         let frozenPID = victim.ownerPID!
         kill(frozenPID, SIGSTOP)
         // Taken over while the old owner is still frozen: lease (2 s) plus a tick or two.

@@ -14,15 +14,9 @@ struct DropCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
-            guard let projection = try config.sqlProjection(named: self.name) else {
-                let names = config.projections.map(\.name)
-                printError(
-                    "error: no projection named '\(self.name)' in \(config.file); configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-                throw ExitStatus.usage.exitCode
-            }
-            let connection = try await DatabaseConnector.connect(
-                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.drop"))
+            let config = try self.options.load()
+            let projection = try config.requireProjection(named: self.name)
+            let connection = try await config.connect(for: "drop")
             try await StartupCheck.verify(config.schema, allowSequenceCache: true, on: connection)
             do {
                 let rows = try await ProjectionDrop.drop(projection, dropSQL: projection.dropSQL, schema: config.schema, on: connection)

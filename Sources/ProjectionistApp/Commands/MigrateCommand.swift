@@ -13,10 +13,8 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let logger = Logger(label: "projectionist.migrate")
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
-            let connection = try await DatabaseConnector.connect(
-                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: logger)
+            let config = try self.options.load()
+            let connection = try await config.connect(for: "migrate")
             try await Migrator(configuration: config).migrate(on: connection)
             print("migrated: \(config.schema.eventsTable), \(config.schema.checkpointsTable), \(config.projections.count) projection setup(s)")
         }

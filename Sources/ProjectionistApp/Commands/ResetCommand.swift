@@ -19,15 +19,9 @@ struct ResetCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
-            guard let projection = try config.sqlProjection(named: self.name) else {
-                let names = config.projections.map(\.name)
-                printError(
-                    "error: no projection named '\(self.name)' in \(config.file); configured: \(names.isEmpty ? "none" : names.joined(separator: ", "))")
-                throw ExitStatus.usage.exitCode
-            }
-            let connection = try await DatabaseConnector.connect(
-                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.reset"))
+            let config = try self.options.load()
+            let projection = try config.requireProjection(named: self.name)
+            let connection = try await config.connect(for: "reset")
             try await StartupCheck.verify(config.schema, allowSequenceCache: true, on: connection)
             let previous = try await ProjectionReset.reset(projection, to: self.to, schema: config.schema, on: connection)
             print("reset \(self.name): checkpoint \(previous) → \(self.to)" + (self.to == 0 ? " (reset SQL run)" : ""))

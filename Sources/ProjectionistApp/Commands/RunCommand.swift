@@ -11,7 +11,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         LoggingSetup.bootstrap()
         try await withExitCodes {
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
+            let config = try self.options.load()
             try await Daemon(configuration: config, logger: Logger(label: "projectionist")).run()
         }
     }

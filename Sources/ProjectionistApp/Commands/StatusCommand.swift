@@ -15,9 +15,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
-            let connection = try await DatabaseConnector.connect(
-                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.status"))
+            let config = try self.options.load()
+            let connection = try await config.connect(for: "status")
             let report = try await StatusReport.read(config, on: connection)
             print(self.json ? report.json : report.table)
         }

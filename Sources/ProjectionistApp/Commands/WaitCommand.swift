@@ -26,14 +26,9 @@ struct WaitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await withExitCodes {
-            let config = try ProjectionistConfiguration.load(path: ProjectionistConfiguration.path(option: self.options.config))
-            let configured = config.projections.map(\.name)
-            for name in self.names where !configured.contains(name) {
-                printError("error: no projection named '\(name)' in \(config.file); configured: \(configured.isEmpty ? "none" : configured.joined(separator: ", "))")
-                throw ExitStatus.usage.exitCode
-            }
-            let connection = try await DatabaseConnector.connect(
-                try config.connectionConfiguration(), timeout: config.database.startupTimeout, logger: Logger(label: "projectionist.wait"))
+            let config = try self.options.load()
+            try config.requireProjections(self.names)
+            let connection = try await config.connect(for: "wait")
             let report = { try await StatusReport.read(config, on: connection) }
             let target = try await report().head
             let deadline = self.timeout.flatMap(DurationParser.parse).map { ContinuousClock.now + $0 }
