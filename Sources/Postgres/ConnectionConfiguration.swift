@@ -12,6 +12,15 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible {
     public var password: String?
     /// `application_name` unless the string sets one.
     public var applicationName: String
+
+    /// The same, for a connection with a role of its own: `application_name` gets `/role`
+    /// appended (`projectionist/reader`), so `pg_stat_activity` tells the daemon's connections
+    /// apart. A connection string that sets `application_name` itself wins, as before.
+    public func role(_ role: String) -> ConnectionConfiguration {
+        var configuration = self
+        configuration.applicationName = "\(self.applicationName)/\(role)"
+        return configuration
+    }
     /// Seconds libpq waits for a connection unless the string sets `connect_timeout`.
     public var connectTimeoutSeconds: Int
 

@@ -260,7 +260,7 @@ extension ProjectionRunner {
     /// The read-ahead connection, opened on first use.
     private func readerConnection(_ session: inout Session) async throws -> PostgresConnection {
         if let reader = session.readerConnection { return reader }
-        let reader = try await PostgresConnection.connect(self.database)
+        let reader = try await PostgresConnection.connect(self.database.role("reader"))
         session.readerConnection = reader
         return reader
     }

@@ -15,7 +15,7 @@ struct LagSampler: Sendable {
 
     func run() async {
         let periodic = PeriodicTask(
-            role: "Lag sampler", interval: self.interval, database: self.database, backoff: self.options.reconnectBackoff,
+            role: "Lag sampler", interval: self.interval, database: self.database.role("lag"), backoff: self.options.reconnectBackoff,
             logger: self.logger, level: .debug)
         await periodic.run { connection in
             let running = self.board.all.filter { $0.state != .standby && $0.state != .retired && $0.state != .stopped }.map(\.name)

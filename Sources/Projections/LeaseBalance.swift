@@ -3,8 +3,10 @@ import Foundation
 /// Which units an instance should claim and which it should let go, from one look at the
 /// coordination tables: a pure decision, unit-tested without a server.
 ///
-/// Every live instance (sorted by id) has a share of the units: `units / instances`, plus one
-/// for the first `units % instances`, so shares differ by at most one and add up to all units.
+/// Every live instance has a share of the units: `units / instances`, plus one for the first
+/// `units % instances` when ranked by how many units they hold now (then by id), so shares
+/// differ by at most one, add up to all units, and a joining instance takes no unit its holder
+/// may keep (one unit, two instances: it stays where it is).
 /// Unit i (in name order) is *preferred* by instance i mod n: an instance claims its preferred
 /// free units first and lets its non-preferred ones go first, so the layout settles on the
 /// round robin (which spreads the partitions of one projection across instances) and stays put.
@@ -37,7 +39,12 @@ public struct LeaseBalance: Sendable, Equatable {
         if stopping { return LeaseBalance(claim: [], release: mine) }
         let live = Set(instances + [me]).sorted { $0.uuidString < $1.uuidString }
         let index = live.firstIndex(of: me)!
-        let share = sortedUnits.count / live.count + (index < sortedUnits.count % live.count ? 1 : 0)
+        var held: [UUID: Int] = [:]
+        for unit in sortedUnits {
+            if let holder = holders[unit], holder.valid, let instance = holder.instance { held[instance, default: 0] += 1 }
+        }
+        let ranked = live.sorted { (held[$0] ?? 0, $1.uuidString) > (held[$1] ?? 0, $0.uuidString) }
+        let share = sortedUnits.count / live.count + (ranked.firstIndex(of: me)! < sortedUnits.count % live.count ? 1 : 0)
         let preferred = Set(sortedUnits.enumerated().filter { $0.offset % live.count == index }.map(\.element))
         var plan = LeaseBalance()
         if mine.count > share {

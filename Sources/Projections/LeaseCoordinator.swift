@@ -21,7 +21,8 @@ struct LeaseCoordinator: Sendable {
         var ticks = 0
         let clock = ContinuousClock()
         let periodic = PeriodicTask(
-            role: "Lease coordinator", interval: self.options.leaseTick, database: self.database, backoff: self.options.reconnectBackoff,
+            role: "Lease coordinator", interval: self.options.leaseTick, database: self.database.role("leases"),
+            backoff: self.options.reconnectBackoff,
             logger: self.logger)
         await periodic.run(connected: { try await self.store.ensureUnits(self.units, on: $0) }) { connection in
             try await self.tick(on: connection, started: clock.now, forgetSilent: ticks % 100 == 0)
@@ -35,7 +36,7 @@ struct LeaseCoordinator: Sendable {
         let logger = self.logger
         await Task {
             do {
-                let leaving = try await PostgresConnection.connect(database)
+                let leaving = try await PostgresConnection.connect(database.role("leases"))
                 try await store.leave(on: leaving)
                 await leaving.close()
                 logger.info("Released every lease.")

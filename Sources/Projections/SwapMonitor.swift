@@ -24,7 +24,8 @@ struct SwapMonitor: Sendable {
         guard !self.successors.isEmpty else { return }
         var warned: Set<String> = []
         let periodic = PeriodicTask(
-            role: "Swap monitor", interval: .seconds(1), database: self.database, backoff: self.options.reconnectBackoff, logger: self.logger)
+            role: "Swap monitor", interval: .seconds(1), database: self.database.role("swaps"), backoff: self.options.reconnectBackoff,
+            logger: self.logger)
         await periodic.run { connection in try await self.check(on: connection, warned: &warned) }
     }
 

@@ -112,7 +112,7 @@ public struct Worker: Sendable {
         var last: Int64 = -1
         let sql = "SELECT coalesce(max(global_position), 0) FROM \(events)"
         let prepared = self.options.pooling == .session
-        await self.onConnection("Head probe") { connection in
+        await self.onConnection("Head probe", as: "head") { connection in
             if prepared { try await connection.prepare("projectionist_head", sql) }
             while !Task.isCancelled {
                 let result = prepared ? try await connection.queryPrepared("projectionist_head") : try await connection.query(sql)
@@ -129,20 +129,20 @@ public struct Worker: Sendable {
     /// LISTENs on `channel` on a connection of its own and wakes every runner on each
     /// notification; after (re)connecting it wakes them all, since notifications may have been lost.
     func listen(on channel: String) async {
-        await self.onConnection("Notification listener") { connection in
+        await self.onConnection("Notification listener", as: "listen") { connection in
             try await connection.listen(channel)
             self.broadcaster.signalAll()
             for try await _ in connection.notifications() { self.broadcaster.signalAll() }
         }
     }
 
-    /// Runs `body` on a connection of its own until cancelled, reconnecting with jittered
-    /// exponential backoff whenever it fails.
-    private func onConnection(_ role: String, _ body: (PostgresConnection) async throws -> Void) async {
+    /// Runs `body` on a connection of its own (`application_name` …/`applicationRole`) until
+    /// cancelled, reconnecting with jittered exponential backoff whenever it fails.
+    private func onConnection(_ role: String, as applicationRole: String, _ body: (PostgresConnection) async throws -> Void) async {
         var backoff = self.options.reconnectBackoff
         while !Task.isCancelled {
             do {
-                let connection = try await PostgresConnection.connect(self.database)
+                let connection = try await PostgresConnection.connect(self.database.role(applicationRole))
                 backoff.reset()
                 try await body(connection)  // the connection closes when released (its deinit)
             } catch {

@@ -1,10 +1,52 @@
 import Foundation
 import Postgres
+@testable import ProjectionistApp
+import Synchronization
 import TestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2)))
 struct MigrateCommandTests {
+    @Test("migrate on a live database never deadlocks appends (it takes the event store's locks in the writers' order)")
+    func migrateUnderWriters() async throws {
+        let db = try await TestDatabase.fresh("cli_migrate_live")
+        let config = try ProjectionistConfiguration.parse("database:\n  url: \"\(db.connectionString)\"\n", file: "live.yaml")
+        let migrator = Migrator(configuration: config)
+        let admin = try await db.connect()
+        try await migrator.migrate(on: admin)
+        final class Shared: Sendable {
+            let stop = Mutex(false)
+            let failures = Mutex<[String]>([])
+        }
+        let shared = Shared()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<4 {
+                group.addTask {
+                    let connection = try await db.connect()
+                    var index = 0
+                    while !shared.stop.withLock({ $0 }), !Task.isCancelled {
+                        do {
+                            _ = try await appendOrder("w\(writer)-\(index)", seed: index, on: connection)
+                        } catch {
+                            shared.failures.withLock { $0.append("append: \(error)") }
+                        }
+                        index += 1
+                    }
+                }
+            }
+            do {
+                for _ in 0..<25 { try await migrator.migrate(on: admin) }
+            } catch {
+                shared.failures.withLock { $0.append("migrate: \(error)") }
+            }
+            shared.stop.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        let errors = shared.failures.withLock { $0 }
+        #expect(errors.isEmpty, "appends failed while migrate ran: \(errors.prefix(3))")
+        #expect(try await admin.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0) > 0)
+    }
+
     @Test("migrate twice is fine, runs projection setup, and the tables exist")
     func migrateTwice() async throws {
         let db = try await TestDatabase.fresh("cli_migrate")

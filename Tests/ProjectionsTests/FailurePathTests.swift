@@ -185,7 +185,7 @@ struct FailurePathTests {
             killed += Int(try await connection.query(
                 """
                 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                WHERE datname = current_database() AND (application_name = 'projectionist' OR application_name LIKE 'projectionist %') AND pid <> $1
+                WHERE datname = current_database() AND application_name = 'projectionist/reader' AND pid <> $1
                 """, [owner!])[0].decode(Int64.self, at: 0))
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -33,7 +33,7 @@ struct FailureTests {
         while try await !caughtUp() {
             try await Task.sleep(for: .milliseconds(Int.random(in: 20...80)))
             let killed = try await connection.query(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND (application_name = 'projectionist' OR application_name LIKE 'projectionist %')"
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND (application_name = 'projectionist' OR application_name LIKE 'projectionist/%' OR application_name LIKE 'projectionist %')"
             )[0].decode(Int64.self, at: 0)
             terminations += Int(killed)
             if terminations > 0 && restarts < 3 && Bool.random() {

@@ -69,8 +69,9 @@ import Testing
         var holders = self.held(self.b, ["p#0/4", "p#1/4"], valid: false)
         holders.merge(self.held(self.c, ["p#2/4"])) { $1 }
         let plan = LeaseBalance.plan(me: self.a, instances: [self.a, self.c], units: self.units, holders: holders)
-        // a's share of five among two is 3; c holds one valid unit, so a may take the rest but p#2.
-        #expect(plan.claim.count == 3)
+        // Five among two: the extra one goes to c, which holds a unit already; a's share is 2,
+        // taken from the free ones (p#2 is c's).
+        #expect(plan.claim.count == 2)
         #expect(!plan.claim.contains("p#2/4"))
     }
 
@@ -82,6 +83,15 @@ import Testing
         let after = self.settle([self.a, self.b], expired)
         #expect(self.counts(after, [self.a, self.b]) == [3, 2])
         #expect(after.values.allSatisfy { $0.valid && $0.instance != self.c })
+    }
+
+    @Test("a joining instance takes no unit its holder may keep: one unit stays put, whichever id sorts first")
+    func noNeedlessMove() {
+        for (owner, joiner) in [(self.a, self.b), (self.b, self.a)] {
+            let holders = ["q": LeaseBalance.Holder(instance: owner, valid: true)]
+            #expect(LeaseBalance.plan(me: owner, instances: [self.a, self.b], units: ["q"], holders: holders) == LeaseBalance())
+            #expect(LeaseBalance.plan(me: joiner, instances: [self.a, self.b], units: ["q"], holders: holders) == LeaseBalance())
+        }
     }
 
     @Test("stopping releases everything held and claims nothing")

@@ -9,10 +9,24 @@ public struct Migrator: Sendable {
 
     public init(configuration: ProjectionistConfiguration) { self.configuration = configuration }
 
+    /// Appends lock `aggregate_heads`, then `events`; `CREATE INDEX IF NOT EXISTS` takes a SHARE
+    /// lock on each table even when the index exists, events first. Taking both up front, in the
+    /// writers' order, makes a concurrent append wait for the migration (a few ms) instead of
+    /// deadlocking with it.
+    func lockEventStore(in tx: Transaction) async throws {
+        let schema = self.configuration.schema
+        guard schema.manageEventStore else { return }
+        let heads = schema.aggregateHeadsTable.quoted, events = schema.eventsTable.quoted
+        let exist = try await tx.query("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", [heads, events])
+        guard try exist[0].decode(Bool.self, at: 0) else { return }
+        try await tx.query("LOCK TABLE \(heads), \(events) IN SHARE MODE")
+    }
+
     public func migrate(on connection: PostgresConnection) async throws {
         try await connection.transaction { tx in
             // Concurrent migrations would race on CREATE ... IF NOT EXISTS; one at a time.
             try await tx.query("SELECT pg_advisory_xact_lock(hashtext('projectionist.migrate'))")
+            try await self.lockEventStore(in: tx)
             try await tx.execute(script: Migration.sql(for: self.configuration.schema))
             for projection in self.configuration.projections {
                 guard let setup = projection.setup, !setup.trimmingSpaces.isEmpty else { continue }
