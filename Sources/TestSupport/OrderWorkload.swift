@@ -69,8 +69,11 @@ public enum OrderWorkload {
     /// 2026-01-01T00:00:00Z, every order's confirmation time.
     public static let confirmedAt = Date(timeIntervalSince1970: 1_767_225_600)
 
-    /// Rows of order_overview_v1 that differ from what the committed events say (both directions).
-    public static func oracleDifferences(on connection: PostgresConnection, events: String = "events") async throws -> Int64 {
+    /// Rows of the read model `table` (order_overview_v1 unless told) that differ from what the
+    /// committed events say (both directions); columns beyond the seven compared are ignored.
+    public static func oracleDifferences(
+        on connection: PostgresConnection, events: String = "events", table: String = "order_overview_v1"
+    ) async throws -> Int64 {
         let oracle = """
             SELECT aggregate_id AS order_id,
                 max(CASE WHEN event_type = 'OrderPlaced' THEN convert_from(payload, 'UTF8')::jsonb->>'customer_id' END) AS customer_id,
@@ -82,7 +85,7 @@ public enum OrderWorkload {
                 max(aggregate_version) AS version
             FROM \(events) WHERE aggregate_type = 'Order' GROUP BY aggregate_id
             """
-        let model = "SELECT order_id, customer_id, status, currency, total_cents, line_count, version FROM order_overview_v1"
+        let model = "SELECT order_id, customer_id, status, currency, total_cents, line_count, version FROM \(table)"
         let result = try await connection.query(
             "SELECT (SELECT count(*) FROM ((\(oracle)) EXCEPT (\(model))) a) + (SELECT count(*) FROM ((\(model)) EXCEPT (\(oracle))) b)")
         return try result[0].decode(Int64.self, at: 0)

@@ -31,8 +31,10 @@ struct Bench {
     /// Drops everything and migrates afresh (with or without the notify trigger).
     func freshSchema(_ admin: PostgresConnection, notifyTrigger: Bool = true) async throws {
         try await admin.execute(script: """
+            DROP VIEW IF EXISTS order_overview;
             DROP TABLE IF EXISTS events, aggregate_heads, consumer_checkpoints, consumer_gap_skips, consumer_dead_letters,
-                worker_nodes, consumer_assignments, order_overview_v1, refund_overview, latency_probe CASCADE;
+                worker_nodes, consumer_assignments, order_overview_v1, order_overview_v2, order_overview_plain, refund_overview,
+                latency_probe CASCADE;
             DROP FUNCTION IF EXISTS events_notify() CASCADE;
             """)
         var schema = Schema()
@@ -401,6 +403,8 @@ struct BenchResults: Codable {
     var failoverPastExpiry: Percentiles?
     var failoverLeaseTTL: Double = 0
     var handover: Percentiles?
+    /// Issue 12: a successor rebuilt beside the live version, under a reader, and swapped in.
+    var rebuild: RebuildFigures?
 
     var table: String {
         func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
@@ -418,6 +422,7 @@ struct BenchResults: Codable {
             ]
         }
         rows += self.scaleRows
+        rows += self.rebuildRows
         rows.append(("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)))
         if let latency = self.latencyNotify {
             rows.append(("live latency, NOTIFY", latency.text, "p99 ≤ 20 ms", check(latency.p99 <= 20)))

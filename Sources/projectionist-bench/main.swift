@@ -2,13 +2,15 @@ import Foundation
 import Postgres
 
 // scripts/bench runs this (release build) on its own PostgreSQL: the ceiling and the runtime
-// side by side, partitioned catch-up, failover and handover between daemons, latency, writer
-// cost of notifications, rollback stalls and memory.
+// side by side, partitioned catch-up, failover and handover between daemons, a rebuild beside
+// the live version under a reader, latency, writer cost of notifications, rollback stalls and
+// memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput, scale or memory (one part, while tuning), BENCH_CPU (CPU seconds per
+// BENCH_ONLY=throughput, scale, rebuild or memory (one part, while tuning), BENCH_CPU (CPU seconds per
 // catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
 // rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
+// BENCH_REBUILD_APPENDS (100 single-event appends/s while the rebuild runs; 0: none),
 // BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part, BENCH_DAEMON_PIDS
 // (a file: the pid of every daemon started is appended to it, for scripts/bench to clean up).
 // Arguments: --json FILE writes the figures as JSON.
@@ -34,9 +36,12 @@ func runBench() async throws {
         try await bench.throughput(admin)
     case "scale":
         try await bench.scale(admin)
+    case "rebuild":
+        try await bench.rebuild(admin)
     default:
         try await bench.throughput(admin)
         try await bench.scale(admin)
+        try await bench.rebuild(admin)
         bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
         print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
         bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
