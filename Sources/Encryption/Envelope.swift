@@ -5,8 +5,11 @@ import Foundation
 /// message, no additional authenticated data, output `[nonce][ciphertext][16-byte tag]`. Data
 /// keys (DEKs, 32 random bytes) are wrapped the same way under a system key.
 public enum Envelope {
+    /// Bytes of the random nonce that starts every sealed message.
     public static let nonceSize = 12
+    /// Bytes of the GCM tag that ends every sealed message.
     public static let tagSize = 16
+    /// Bytes of every key, system or data (AES-256).
     public static let keySize = 32
 
     /// Encrypts `plaintext` under `key` (32 bytes). - Returns: `[nonce][ciphertext][tag]`.

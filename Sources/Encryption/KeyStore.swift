@@ -13,9 +13,12 @@ public struct KeyStore: Sendable {
     /// eventsalsa's default: `infrastructure.encryption_keys`.
     public static let defaultTable = QualifiedName(schema: "infrastructure", name: "encryption_keys")
 
+    /// Wraps new data keys (active key) and unwraps stored ones (any key it has).
     public let keyring: SystemKeyring
+    /// The key table.
     public let table: QualifiedName
 
+    /// A store over `table` (eventsalsa's default unless given), using `keyring`.
     public init(keyring: SystemKeyring, table: QualifiedName = KeyStore.defaultTable) {
         self.keyring = keyring
         self.table = table

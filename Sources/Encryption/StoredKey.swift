@@ -3,10 +3,13 @@ import Postgres
 
 /// A stored data key as read from the key table: still wrapped under a system key.
 public struct StoredKey: Sendable, Hashable {
+    /// Subject and version: the row's primary key.
     public var reference: KeyReference
     /// `[nonce][ciphertext][tag]` of the data key under system key `systemKeyID`.
     public var encryptedKey: [UInt8]
+    /// The id of the system key (key file name without `.key`) that wraps it.
     public var systemKeyID: String
+    /// When this version was created.
     public var createdAt: Date
     /// Set once a later version replaced this one; revoked keys still decrypt.
     public var revokedAt: Date?

@@ -1,6 +1,12 @@
 import Crypto
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads one system key file: owner-only permissions, then the base64 (standard alphabet,
 /// surrounding whitespace ignored) of exactly 32 bytes.
 enum SystemKeyFile {
@@ -11,22 +17,14 @@ enum SystemKeyFile {
     }
 
     static func read(_ path: String) throws(KeyringError) -> SymmetricKey {
-        let attributes: [FileAttributeKey: Any]
-        do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
-        } catch {
-            throw .unreadableFile(path: path, reason: Self.reason(error))
-        }
-        if let type = attributes[.type] as? FileAttributeType, type == .typeDirectory {
-            throw .unreadableFile(path: path, reason: "it is a directory")
-        }
-        let mode = UInt16(truncatingIfNeeded: (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0)
-        guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode & 0o7777) }
-        let contents: Data
-        do {
-            contents = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .unreadableFile(path: path, reason: Self.reason(error))
+        // stat, not lstat: a symlinked key file (e.g. a mounted secret) is judged by its target.
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .unreadableFile(path: path, reason: Self.reason(errno)) }
+        guard info.st_mode & S_IFMT != S_IFDIR else { throw .unreadableFile(path: path, reason: "it is a directory") }
+        let mode = UInt16(truncatingIfNeeded: info.st_mode & 0o7777)
+        guard mode & 0o077 == 0 else { throw .insecurePermissions(path: path, mode: mode) }
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw .unreadableFile(path: path, reason: access(path, R_OK) == 0 ? "read failed" : Self.reason(errno))
         }
         let text = String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let bytes = Data(base64Encoded: text) else { throw .notBase64(path: path) }
@@ -34,17 +32,6 @@ enum SystemKeyFile {
         return SymmetricKey(data: bytes)
     }
 
-    /// The system's reason, without anything read from the file.
-    private static func reason(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))) }
-        switch nsError.code {
-        case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file"
-        case NSFileReadNoPermissionError: return "permission denied"
-        default: return "error \(nsError.code)"
-        }
-    }
+    /// The system's reason for `code`, e.g. "No such file or directory".
+    private static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 }

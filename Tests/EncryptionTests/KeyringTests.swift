@@ -115,6 +115,18 @@ import Testing
         #expect(!error!.description.contains(material))
     }
 
+    @Test("a symlinked key file (a mounted secret) is judged by its target's mode")
+    func symlink() throws {
+        let secrets = self.directory()
+        let keys = self.directory()
+        let target = Fixtures.writeFile(secrets, "data", Fixtures.randomBase64())
+        try FileManager.default.createSymbolicLink(atPath: keys + "/k.key", withDestinationPath: target)
+        #expect(try SystemKeyring.load(directory: keys, activeKeyID: "k").keyIDs == ["k"])
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target)
+        #expect(self.failure { () throws(KeyringError) in try SystemKeyring.load(directory: keys, activeKeyID: "k") }
+            == .insecurePermissions(path: keys + "/k.key", mode: 0o644))
+    }
+
     @Test("owner-only modes load", arguments: [0o600, 0o400])
     func ownerOnly(mode: Int) throws {
         let directory = self.directory()
