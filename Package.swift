@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Postgres", targets: ["Postgres"]),
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Encryption", targets: ["Encryption"]),
     ],
     dependencies: [  // lower bounds = the versions we verified against
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
@@ -25,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),  // glibc's <malloc.h>: arena limit and trimming
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EventStore", dependencies: ["Postgres"]),
+        .target(name: "Encryption", dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Projections",
             dependencies: [
@@ -67,6 +70,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: ["Postgres", "EventStore", "Projections", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
+        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
         .testTarget(
             name: "ProjectionsTests",

@@ -15,6 +15,8 @@ ensure_packages() {
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
     [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
     command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool checks the alerts and the exposition
+    # The encryption tests check interoperability against Python's cryptography (AESGCM).
+    python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' >/dev/null 2>&1 || missing+=(python3-cryptography)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         die "missing packages: ${missing[*]}. Install them (as root: apt-get install ${missing[*]}) and run again."
