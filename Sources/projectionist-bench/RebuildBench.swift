@@ -28,6 +28,7 @@ extension Bench {
 
         var worker = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\n"
         if let size = settings["BENCH_BATCH_SIZE"].flatMap(Int.init) { worker += "  batch_size: \(size)\n" }
+        worker = "metrics:\n  listen: \"\"\n" + worker  // no HTTP listener: daemons come and go here
         let plainYAML = worker + "projections:\n" + (try self.rebuildProjectionYAML("order_overview_plain", extraColumn: true))
         let v1YAML = try self.rebuildProjectionYAML("order_overview_v1", publish: true)
         let v2YAML = try self.rebuildProjectionYAML("order_overview_v2", publish: true, replaces: "order_overview_v1", extraColumn: true)
