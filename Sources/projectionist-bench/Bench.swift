@@ -288,36 +288,71 @@ struct Bench {
             print("memory: skipped (PROJECTIONIST_BIN not set)")
             return
         }
+        try await self.freshSchema(admin)
+        _ = try await Seeder.seedOrders(self.orders, on: admin)
+        // Issue 13: the same run with the HTTP listener off, then on and scraped every second.
+        let off = try await self.memoryRun(binary, listener: false, admin)
+        let on = try await self.memoryRun(binary, listener: true, admin)
+        self.results.peakRSSMiB = off.peak
+        self.results.idleRSSMiB = off.idle
+        self.results.idleAnonMiB = off.anon
+        self.results.tenProjectionsEventsPerSecond = off.eventsPerSecond
+        self.results.listener = on
+    }
+
+    /// Catches 10 (`BENCH_MEMORY_PROJECTIONS`) copies of the example projection up in one daemon,
+    /// from empty tables, then lets it idle (`BENCH_IDLE_WAIT` s): its RSS and throughput.
+    func memoryRun(_ binary: String, listener: Bool, _ admin: PostgresConnection) async throws -> MemoryFigures {
         let settings = ProcessInfo.processInfo.environment
         let count = Int(settings["BENCH_MEMORY_PROJECTIONS"] ?? "") ?? 10
         let idleWait = Double(settings["BENCH_IDLE_WAIT"] ?? "") ?? 3
-        try await self.freshSchema(admin)
-        _ = try await Seeder.seedOrders(self.orders, on: admin)
+        let names = (1...count).map { "order_overview_m\($0)" }
+        try await CheckpointStore().remove(names, on: admin)
+        for name in names { try await admin.execute(script: "DROP TABLE IF EXISTS \(name)") }
         let example = try String(contentsOf: self.repository.appendingPathComponent("systemd/projectionist.yaml"), encoding: .utf8)
         let projectionBlock = String(example[example.range(of: "  - name: order_overview_v1")!.lowerBound...])
-        var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nmetrics:\n  listen: \"\"\nprojections:\n"
-        for index in 1...count {
-            yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: "order_overview_m\(index)") + "\n"
-        }
+        let port = HTTPGet.freePort()
+        var yaml = "worker:\n  poll_interval: 100ms\n  max_poll_interval: 1s\nmetrics:\n  listen: \(listener ? "127.0.0.1:\(port)" : "\"\"")\nprojections:\n"
+        for name in names { yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: name) + "\n" }
         let daemons = try await Daemons(binary: binary, configuration: yaml, database: self.connectionString)
         defer { daemons.killAll() }
         let daemon = try daemons.start()
+        // A Prometheus stand-in: one scrape a second while the listener is on.
+        let scraper = Task {
+            var scrapes = 0
+            while listener, !Task.isCancelled {
+                if (try? HTTPGet.get(port: port, "/metrics"))?.status == 200 { scrapes += 1 }
+                try? await Task.sleep(for: .seconds(1))
+            }
+            return scrapes
+        }
         let head = try await EventStore().latestPosition(on: admin)
         let start = self.clock.now
-        let names = (1...count).map { "order_overview_m\($0)" }
         try await eventually("\(count) projections reach the head", timeout: Self.patience, every: .milliseconds(50)) {
             try await CheckpointStore().records(names, on: admin).filter({ $0.position == head }).count == count
         }
         let catchUpSeconds = (self.clock.now - start).seconds
-        self.results.peakRSSMiB = readStatus(daemon.pid, "VmHWM") / 1024
+        let peak = readStatus(daemon.pid, "VmHWM") / 1024
         try await Task.sleep(for: .seconds(idleWait))
-        self.results.idleRSSMiB = readStatus(daemon.pid, "VmRSS") / 1024
-        self.results.idleAnonMiB = readStatus(daemon.pid, "RssAnon") / 1024
+        let figures = MemoryFigures(
+            peak: peak, idle: readStatus(daemon.pid, "VmRSS") / 1024, anon: readStatus(daemon.pid, "RssAnon") / 1024,
+            eventsPerSecond: Double(head) * Double(count) / catchUpSeconds)
+        scraper.cancel()
+        let scrapes = await scraper.value
         daemon.signal(SIGTERM)
         _ = await daemon.finish()
-        self.results.tenProjectionsEventsPerSecond = Double(head) * Double(count) / catchUpSeconds
-        print("memory (\(binary)): peak \(String(format: "%.1f", self.results.peakRSSMiB)) MiB catching up \(count) projections (\(Int(self.results.tenProjectionsEventsPerSecond)) events/s in all), idle \(String(format: "%.1f", self.results.idleRSSMiB)) MiB (\(String(format: "%.1f", self.results.idleAnonMiB)) MiB anonymous)")
+        print(
+            "memory (\(binary), listener \(listener ? "on, \(scrapes) scrapes" : "off")): peak \(String(format: "%.1f", figures.peak)) MiB catching up \(count) projections (\(Int(figures.eventsPerSecond)) events/s in all), idle \(String(format: "%.1f", figures.idle)) MiB (\(String(format: "%.1f", figures.anon)) MiB anonymous)")
+        return figures
     }
+}
+
+/// One daemon's memory and throughput in the memory part.
+struct MemoryFigures: Codable {
+    var peak: Double
+    var idle: Double
+    var anon: Double
+    var eventsPerSecond: Double
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -395,6 +430,8 @@ struct BenchResults: Codable {
     /// The idle RSS without file-backed pages (the runtime's and libraries' code).
     var idleAnonMiB: Double = 0
     var tenProjectionsEventsPerSecond: Double = 0
+    /// Issue 13: the memory part again with the HTTP listener on, scraped every second.
+    var listener: MemoryFigures?
     /// Issue 11: the SQL projection caught up with partitions 1, 2 and 4.
     var partitionedCatchUps: [PartitionedCatchUp] = []
     /// Two daemons: from kill -9 of the holder to the other's claim, with `worker.lease_ttl` of
@@ -440,6 +477,14 @@ struct BenchResults: Codable {
         if self.peakRSSMiB > 0 {
             rows.append(("RSS, catch-up with 10 projections", String(format: "%.1f MiB peak", self.peakRSSMiB), "≤ 60 MB", check(self.peakRSSMiB * 1.048576 <= 60)))
             rows.append(("RSS, idle", String(format: "%.1f MiB (%.1f MiB anonymous)", self.idleRSSMiB, self.idleAnonMiB), "≤ 25 MB", check(self.idleRSSMiB * 1.048576 <= 25)))
+            if let on = self.listener {
+                let cost = 1 - on.eventsPerSecond / self.tenProjectionsEventsPerSecond
+                rows.append((
+                    "10 projections, HTTP listener on (scraped 1/s)", String(format: "%.0f vs %.0f events/s off", on.eventsPerSecond, self.tenProjectionsEventsPerSecond),
+                    String(format: "cost %.1f %% ≤ 3 %%", 100 * cost), check(cost <= 0.03)))
+                rows.append(("  RSS with the listener, idle", String(format: "%.1f MiB (%.1f anonymous)", on.idle, on.anon), "≤ 40 MiB", check(on.idle <= 40)))
+                rows.append(("  RSS with the listener, peak", String(format: "%.1f MiB", on.peak), "≤ 60 MiB", check(on.peak <= 60)))
+            }
         }
         let widths = (rows.map(\.0.count).max()!, rows.map(\.1.count).max()!, rows.map(\.2.count).max()!)
         func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
