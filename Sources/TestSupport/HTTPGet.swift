@@ -13,16 +13,24 @@ public enum HTTPGet {
 
     /// A port nothing listens on right now (bound to port 0 and released).
     public static func freePort() -> Int {
+        let (descriptor, port) = self.occupyPort(listening: false)
+        close(descriptor)
+        return port
+    }
+
+    /// A loopback port this process holds (listening, unless told otherwise) until it closes
+    /// the returned descriptor: an address another listener cannot have.
+    public static func occupyPort(listening: Bool = true) -> (descriptor: Int32, port: Int) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if listening { listen(descriptor, 1) }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// - Throws: when nothing answers on the port.

@@ -131,17 +131,8 @@ struct ObservabilityTests {
     @Test("an address already in use exits 78 naming metrics.listen, before READY and without starting anything")
     func addressInUse() async throws {
         let db = try await TestDatabase.fresh("observe_busy")
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (holder, port) = HTTPGet.occupyPort()
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(holder, 1)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
         let config = daemonConfig(db, extra: "metrics:\n  listen: 127.0.0.1:\(port)")
         defer { TemporaryFile.remove(config) }
         #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
