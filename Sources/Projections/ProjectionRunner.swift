@@ -85,6 +85,10 @@ public struct ProjectionRunner: Sendable {
                 action = try await self.perform(action, &machine, &session)
             } catch {
                 let failure = RunnerFailure.classify(error, cancelled: Task.isCancelled)
+                if failure == .fenced, let token = session.token {
+                    // The coordinator learns it at its next renewal; until then, stop using the stale lease.
+                    self.leases.drop(self.name, token: token)
+                }
                 if failure == .retired {
                     retired = true
                     self.logger.info("Retired: a successor took over the published views; this version stops.", metadata: ["reason": "\(error)"])

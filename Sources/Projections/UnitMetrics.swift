@@ -5,7 +5,6 @@ import Metrics
 /// as the daemon does with Prometheus): labels `projection` and, for a partition, `partition`.
 /// Counters and the batch timer are fed where things happen; `WorkerMetrics` sets the gauges.
 struct UnitMetrics: Sendable {
-    let dimensions: [(String, String)]
     let applied: Counter
     let batchDuration: Metrics.Timer
     let deadLetters: Counter
@@ -22,7 +21,6 @@ struct UnitMetrics: Sendable {
 
     init(unit: WorkUnit) {
         let dimensions = Self.dimensions(of: unit)
-        self.dimensions = dimensions
         self.applied = Counter(label: "projectionist_events_applied_total", dimensions: dimensions)
         self.batchDuration = Metrics.Timer(label: "projectionist_batch_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
         self.deadLetters = Counter(label: "projectionist_dead_letters_total", dimensions: dimensions)
