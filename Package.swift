@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),  // Hummingbird's; one event loop thread
     ],
     targets: [
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"]), .brew(["libpq"])]),
@@ -48,10 +49,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .executableTarget(
             name: "projectionist",
-            dependencies: ["ProjectionistApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ProjectionistApp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            linkerSettings: [
+                // A smaller resident set for the daemon: lld packs its 100,000 relative relocations
+                // (RELR, glibc 2.36+) instead of 2.5 MB of RELA read at every start, and no Swift
+                // symbol goes into the dynamic symbol table (nothing looks them up there).
+                .unsafeFlags(
+                    ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"],
+                    .when(platforms: [.linux]))
+            ]),
         .target(
             name: "Systemd",
             dependencies: [

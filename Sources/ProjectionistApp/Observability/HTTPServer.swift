@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 import Postgres
 import Projections
 import Prometheus
@@ -58,8 +59,12 @@ struct HTTPServer: Sendable {
         logger.logLevel = max(logger.logLevel, .notice)  // no line per request
         return Application(
             router: router, configuration: .init(address: .hostname(self.address.host, port: self.address.port), serverName: "projectionist"),
-            logger: logger)
+            eventLoopGroupProvider: .shared(Self.eventLoop), logger: logger)
     }
+
+    /// One event loop thread serves the listener: a scrape a few times a minute needs no more,
+    /// and NIO's shared group would start one per core (each a stack and a malloc arena's share).
+    static let eventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     static func response(_ status: HTTPResponse.Status, _ bytes: [UInt8], contentType: String = "text/plain; charset=utf-8") -> Response {
         Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
