@@ -28,11 +28,11 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),  // glibc's <malloc.h>: arena limit and trimming
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
         .target(name: "EventStore", dependencies: ["Postgres"]),
-        .target(name: "Encryption", dependencies: ["Postgres", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Encryption", dependencies: ["Postgres", "EventStore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Projections",
             dependencies: [
-                "Postgres", "EventStore", .target(name: "CMalloc", condition: .when(platforms: [.linux])),
+                "Postgres", "EventStore", "Encryption", .target(name: "CMalloc", condition: .when(platforms: [.linux])),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "ProjectionistApp",
             dependencies: [
-                "Postgres", "EventStore", "Projections", "Systemd",
+                "Postgres", "EventStore", "Projections", "Systemd", "Encryption",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(
             name: "ProjectionsTests",
             dependencies: [
-                "Projections", "EventStore", "Postgres", "TestSupport",
+                "Projections", "EventStore", "Postgres", "Encryption", "TestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
@@ -96,7 +96,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "ProjectionistTests",
-            dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "TestSupport"]),
+            dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "Encryption", "TestSupport"]),
     ]
 )
 

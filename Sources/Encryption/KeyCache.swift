@@ -23,7 +23,8 @@ public final class KeyCache: Sendable {
 
     /// What the cache knows of one key version.
     enum Entry {
-        case dataKey(SymmetricKey)
+        /// The unwrapped key, and the wrapped bytes it came from (a re-wrap changes them).
+        case dataKey(SymmetricKey, wrapped: [UInt8])
         case destroyed
     }
 
@@ -64,6 +65,11 @@ public final class KeyCache: Sendable {
                 state.slots[reference] = nil
             }
         }
+    }
+
+    /// Drops one version.
+    func remove(_ reference: KeyReference) {
+        _ = self.state.withLock { $0.slots.removeValue(forKey: reference) }
     }
 
     /// Drops everything.

@@ -10,12 +10,25 @@ import Postgres
 /// (`EncryptionError`) name the field's path, scope, scope id and key version, never a value
 /// or a key.
 public struct PayloadDecryptor: Sendable {
+    /// When the key table is asked about a key the cache holds.
+    public enum KeyFreshness: Sendable, Hashable {
+        /// Only after the cache entry expires: no query while every key is cached, but a key
+        /// destroyed by another process keeps decrypting here for up to the entry lifetime.
+        case cached
+        /// On every call, for every key it needs (one query per call): a key destroyed in a
+        /// committed transaction is never used again, and a caller reading in a transaction sees
+        /// the keys of its own snapshot. The cache then only saves unwrapping.
+        case checkedEachCall
+    }
+
     public let keyStore: KeyStore
     public let cache: KeyCache
+    public let freshness: KeyFreshness
 
-    public init(keyStore: KeyStore, cache: KeyCache = KeyCache()) {
+    public init(keyStore: KeyStore, cache: KeyCache = KeyCache(), freshness: KeyFreshness = .cached) {
         self.keyStore = keyStore
         self.cache = cache
+        self.freshness = freshness
     }
 
     /// Whether `payload` may hold encrypted fields (contains the bytes `$encrypted`).
@@ -30,25 +43,61 @@ public struct PayloadDecryptor: Sendable {
     }
 
     /// Decrypts several payloads (e.g. a batch of events) with one key query for all the keys
-    /// the cache lacks.
+    /// the cache lacks; the first payload that fails throws.
     public func decrypt(_ payloads: [[UInt8]], on database: some PostgresQuerying) async throws -> [DecryptedPayload] {
-        let parsed = try payloads.map(Self.parse)
-        var missing = Set<KeyReference>()
-        var keys: [KeyReference: KeyCache.Entry] = [:]
-        for field in parsed.joined() where keys[field.key] == nil {
-            if let entry = self.cache.lookup(field.key) { keys[field.key] = entry } else { missing.insert(field.key) }
+        try await self.results(payloads, on: database).map { try $0.get() }
+    }
+
+    /// Decrypts several payloads with one key query, each on its own: a malformed field, an
+    /// altered ciphertext or a data key under a system key the keyring lacks fails only the
+    /// payloads concerned. Throws only what the database throws.
+    public func results(_ payloads: [[UInt8]], on database: some PostgresQuerying) async throws
+        -> [Result<DecryptedPayload, EncryptionError>]
+    {
+        let parsed = payloads.map { payload in Result { () throws(EncryptionError) in try Self.parse(payload) } }
+        let references = Set(parsed.lazy.compactMap { try? $0.get() }.joined().map(\.key))
+        let keys = try await self.dataKeys(references, on: database)
+        return zip(payloads, parsed).map { payload, fields in
+            fields.flatMap { fields in Result { () throws(EncryptionError) in try Self.splice(payload, fields: fields, keys: keys) } }
         }
-        if !missing.isEmpty {
-            let stored = try await self.keyStore.keys(missing, on: database)
-            for reference in missing {
-                let entry: KeyCache.Entry = try stored[reference].map { .dataKey(try self.keyStore.unwrap($0)) } ?? .destroyed
+    }
+
+    /// The data key (or why there is none) of each reference, through the cache.
+    private func dataKeys(_ references: Set<KeyReference>, on database: some PostgresQuerying) async throws
+        -> [KeyReference: Result<KeyCache.Entry, EncryptionError>]
+    {
+        var keys: [KeyReference: Result<KeyCache.Entry, EncryptionError>] = [:]
+        var missing = Set<KeyReference>()
+        switch self.freshness {
+        case .cached:
+            for reference in references {
+                if let entry = self.cache.lookup(reference) { keys[reference] = .success(entry) } else { missing.insert(reference) }
+            }
+        case .checkedEachCall:
+            missing = references
+        }
+        guard !missing.isEmpty else { return keys }
+        let stored = try await self.keyStore.keys(missing, on: database)
+        for reference in missing {
+            guard let key = stored[reference] else {
+                self.cache.insert(.destroyed, for: reference)
+                keys[reference] = .success(.destroyed)
+                continue
+            }
+            if case .dataKey(let dataKey, let wrapped)? = self.cache.lookup(reference), wrapped == key.encryptedKey {
+                keys[reference] = .success(.dataKey(dataKey, wrapped: wrapped))
+                continue
+            }
+            do {
+                let entry = KeyCache.Entry.dataKey(try self.keyStore.unwrap(key), wrapped: key.encryptedKey)
                 self.cache.insert(entry, for: reference)
-                keys[reference] = entry
+                keys[reference] = .success(entry)
+            } catch let error as EncryptionError {
+                self.cache.remove(reference)
+                keys[reference] = .failure(error)
             }
         }
-        return try zip(payloads, parsed).map { payload, fields in
-            try Self.splice(payload, fields: fields, keys: keys)
-        }
+        return keys
     }
 
     /// One encrypted field of a payload, located and read.
@@ -58,9 +107,19 @@ public struct PayloadDecryptor: Sendable {
         var ciphertext: [UInt8]
     }
 
-    static func parse(_ payload: [UInt8]) throws -> [Field] {
+    static func parse(_ payload: [UInt8]) throws(EncryptionError) -> [Field] {
         guard self.mayContainEncryptedFields(payload) else { return [] }
-        return try payload.withUnsafeBufferPointer { buffer in
+        do {
+            return try self.fields(in: payload)
+        } catch let error as EncryptionError {
+            throw error
+        } catch {
+            throw EncryptionError(.invalidJSON, "the payload is not JSON: \(error)")
+        }
+    }
+
+    private static func fields(in payload: [UInt8]) throws -> [Field] {
+        try payload.withUnsafeBufferPointer { buffer in
             try JSONScanner.encryptedFields(in: buffer).map { location in
                 let body = Data(buffer[location.bodyRange])
                 guard let decoded = try? JSONDecoder().decode(EncryptedField.Body.self, from: body),
@@ -81,8 +140,8 @@ public struct PayloadDecryptor: Sendable {
         }
     }
 
-    static func splice(_ payload: [UInt8], fields: [Field], keys: [KeyReference: KeyCache.Entry]) throws
-        -> DecryptedPayload
+    static func splice(_ payload: [UInt8], fields: [Field], keys: [KeyReference: Result<KeyCache.Entry, EncryptionError>])
+        throws(EncryptionError) -> DecryptedPayload
     {
         guard !fields.isEmpty else { return DecryptedPayload(bytes: payload) }
         var result = DecryptedPayload(bytes: [])
@@ -91,8 +150,8 @@ public struct PayloadDecryptor: Sendable {
         for field in fields {
             result.bytes += payload[copied..<field.location.range.lowerBound]
             copied = field.location.range.upperBound
-            switch keys[field.key] {
-            case .dataKey(let dataKey):
+            switch try keys[field.key]?.get() {
+            case .dataKey(let dataKey, _):
                 result.bytes += try self.open(field, with: dataKey)
                 result.decryptedFieldCount += 1
             case .destroyed, nil:
@@ -104,7 +163,7 @@ public struct PayloadDecryptor: Sendable {
         return result
     }
 
-    private static func open(_ field: Field, with dataKey: SymmetricKey) throws -> [UInt8] {
+    private static func open(_ field: Field, with dataKey: SymmetricKey) throws(EncryptionError) -> [UInt8] {
         let plaintext: [UInt8]
         do {
             plaintext = try Envelope.open(field.ciphertext, using: dataKey)

@@ -16,7 +16,8 @@ public struct StoredKey: Sendable, Hashable {
 }
 
 extension StoredKey {
-    init(row: Row) throws {
+    /// Reads a row of `scope, scope_id, key_version, encrypted_key, system_key_id, created_at, revoked_at`.
+    public init(row: Row) throws {
         self.init(
             reference: KeyReference(
                 scope: try row.decode(String.self, at: 0), scopeID: try row.decode(String.self, at: 1),

@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Postgres
 
@@ -11,6 +12,9 @@ struct Batch: Sendable {
     var full = false
     /// Per event, its statements (read-ahead batches of a `StatementProjection` only).
     var statements: [Result<[ProjectionStatement], HandlerError>]?
+    /// Events whose payload could not be decrypted (a projection that decrypts), by position:
+    /// their handler fails with this error, the others apply.
+    var undecryptable: [Int64: EncryptionError] = [:]
 }
 
 /// Reads a projection's next batch: rows out of scope come back as a position only (no payload).
@@ -26,6 +30,8 @@ struct BatchReader: Sendable {
     let partition: WorkUnit.Partition?
     let batchSize: Int
     let scopedScanFactor: Int
+    /// Set for a projection that decrypts payloads.
+    let decryptor: PayloadDecryptor?
 
     init(unit: WorkUnit, options: RuntimeOptions) {
         self.events = options.schema.eventsTable
@@ -34,12 +40,31 @@ struct BatchReader: Sendable {
         self.partition = unit.partition
         self.batchSize = options.batchSize
         self.scopedScanFactor = options.scopedScanFactor
+        self.decryptor = unit.projection.decryptsPayloads ? options.decryptor : nil
     }
 
     var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil || self.partition != nil }
 
     /// - Parameter events: the most events to apply (`batchSize`, fewer while transactions keep failing).
     func read(after checkpoint: Int64, scan: Int, limit events: Int? = nil, on database: some PostgresQuerying) async throws -> Batch {
+        var batch = try await self.readRows(after: checkpoint, scan: scan, limit: events, on: database)
+        if let decryptor = self.decryptor { try await Self.decrypt(&batch, with: decryptor, on: database) }
+        return batch
+    }
+
+    /// Decrypts the batch's payloads with one key query on the connection that read it (in the
+    /// batch's transaction, or the read-ahead's snapshot): a key destroyed before that snapshot is
+    /// never used. A payload that fails is left as it was and recorded in `undecryptable`.
+    static func decrypt(_ batch: inout Batch, with decryptor: PayloadDecryptor, on database: some PostgresQuerying) async throws {
+        for (index, result) in try await decryptor.results(batch.events, on: database).enumerated() {
+            switch result {
+            case .success(let decrypted): batch.events[index] = decrypted.event
+            case .failure(let error): batch.undecryptable[batch.events[index].globalPosition] = error
+            }
+        }
+    }
+
+    private func readRows(after checkpoint: Int64, scan: Int, limit events: Int?, on database: some PostgresQuerying) async throws -> Batch {
         let eventLimit = min(events ?? self.batchSize, self.batchSize)
         let events = self.events.quoted
         let columns = PersistedEvent.columns

@@ -30,6 +30,11 @@ public protocol Projection: Sendable {
     /// The projection this one replaces: it builds from 0 beside that one, which keeps serving,
     /// and once caught up takes over its published views in one transaction and retires it.
     var replaces: String? { get }
+    /// True: encrypted payload fields (`{"$encrypted": …}`) arrive decrypted, with the keys
+    /// read in the batch's own transaction (`RuntimeOptions.decryptor`); a field whose keys were
+    /// destroyed arrives as JSON `null` and the event is applied. Projections that decrypt only
+    /// some events can leave this off and call `PersistedEvent.decrypted(with:on:)` instead.
+    var decryptsPayloads: Bool { get }
 
     /// Called on every new connection before the first batch (e.g. to prepare statements).
     func prepare(_ connection: PostgresConnection) async throws
@@ -57,6 +62,7 @@ extension Projection {
     public var partitions: Int { 1 }
     public var publishes: [String: String] { [:] }
     public var replaces: String? { nil }
+    public var decryptsPayloads: Bool { false }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {

@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Foundation
 
@@ -8,6 +9,8 @@ public struct RuntimeOptions: Sendable {
     /// Identifies this runtime instance in what it writes (the `worker_id` of gap audit rows,
     /// as eventsalsa/worker records its worker's id). A new random UUID unless set.
     public var instanceID = UUID()
+    /// Decrypts the payloads of projections with `decryptsPayloads`; required when one has it.
+    public var decryptor: PayloadDecryptor?
     /// Events read per batch transaction.
     public var batchSize = 1000
     /// A scoped projection scans this many times `batchSize` positions per batch (it still

@@ -37,6 +37,8 @@ public struct SQLProjection: StatementProjection {
     /// View → table (see `Projection.publishes`).
     public let publishes: [String: String]
     public let replaces: String?
+    /// `$payload` with encrypted fields decrypted (see `Projection.decryptsPayloads`).
+    public let decryptsPayloads: Bool
     /// SQL that removes the projection's tables (`projectionist drop`); nil: its reset SQL.
     public let dropSQL: String?
     /// Statements by event type, in order.
@@ -58,9 +60,10 @@ public struct SQLProjection: StatementProjection {
     public init(
         name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
         handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true,
-        publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil
+        publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil, decrypt: Bool = false
     ) throws {
         self.name = name
+        self.decryptsPayloads = decrypt
         self.publishes = publishes
         self.replaces = replaces
         self.dropSQL = drop

@@ -25,7 +25,7 @@ public struct Worker: Sendable {
     public let broadcaster = WakeupBroadcaster()
     let logger: Logger
 
-    /// - Throws: `SchemaError` for duplicate projection (or unit) names.
+    /// - Throws: `SchemaError` for duplicate projection (or unit) names, or a projection that decrypts without a decryptor.
     public init(
         projections: [any Projection], database: ConnectionConfiguration, options: RuntimeOptions,
         logger: Logger = Logger(label: "projectionist")
@@ -33,6 +33,11 @@ public struct Worker: Sendable {
         var seen = Set<String>()
         for projection in projections where !seen.insert(projection.name).inserted {
             throw SchemaError("two projections are named '\(projection.name)': names identify checkpoints and must be unique")
+        }
+        if options.decryptor == nil, let projection = projections.first(where: \.decryptsPayloads) {
+            throw SchemaError(
+                "projection '\(projection.name)' decrypts payloads, but no keyring is configured: set RuntimeOptions.decryptor "
+                    + "(in YAML: the encryption section)")
         }
         let units = projections.flatMap(WorkUnit.units(of:))
         var unitNames = Set<String>()

@@ -22,7 +22,7 @@ final class ManualClock: Sendable {
     func expiry() {
         let clock = ManualClock()
         let cache = KeyCache(KeyCache.Configuration(maximumEntries: 10, entryLifetime: .seconds(60)), now: { clock.now })
-        cache.insert(.dataKey(SymmetricKey(size: .bits256)), for: self.reference(1))
+        cache.insert(.dataKey(SymmetricKey(size: .bits256), wrapped: []), for: self.reference(1))
         cache.insert(.destroyed, for: self.reference(2))
         clock.advance(.seconds(59))
         #expect(cache.lookup(self.reference(1)) != nil)

@@ -64,6 +64,25 @@ import Testing
         #expect(config.schema.eventsTable.quoted == #""es"."events""#)
     }
 
+    @Test("encryption: a directory or a list of files, the active key, the key table and the cache; decrypt per projection")
+    func encryption() throws {
+        let directory = try ProjectionistConfiguration.parse(
+            "encryption:\n  system_keys: /run/credentials/projectionist.service\n  active_key: k2026\nprojections:\n  - name: a\n    decrypt: true\n    handlers:\n      X: SELECT $payload\n",
+            file: "c.yaml")
+        #expect(directory.encryption?.systemKeys == .directory("/run/credentials/projectionist.service"))
+        #expect(directory.encryption?.activeKey == "k2026")
+        #expect(directory.encryption?.keysTable == QualifiedName(schema: "infrastructure", name: "encryption_keys"))
+        #expect(directory.encryption?.keyCacheSize == 10_000 && directory.encryption?.keyCacheLifetime == .seconds(300))
+        #expect(try directory.sqlProjections()[0].decryptsPayloads)
+        let files = try ProjectionistConfiguration.parse(
+            "encryption:\n  system_keys: [/k/a.key, /k/b.key]\n  active_key: b\n  keys_table: keys\n  key_cache_size: 50\n  key_cache_lifetime: 1m\n",
+            file: "c.yaml")
+        #expect(files.encryption?.systemKeys == .files(["/k/a.key", "/k/b.key"]))
+        #expect(files.encryption?.keysTable == QualifiedName(name: "keys"))
+        #expect(files.encryption?.keyCacheSize == 50 && files.encryption?.keyCacheLifetime == .seconds(60))
+        #expect(try ProjectionistConfiguration.parse("", file: "c.yaml").encryption == nil)
+    }
+
     @Test("an empty file gives the defaults")
     func defaults() throws {
         let config = try ProjectionistConfiguration.parse("", file: "empty.yaml")
@@ -120,6 +139,13 @@ import Testing
                 "projections[0].publish", 2, "has the name of projection 'b'"
             ),
             ("projections:\n  - name: a\n    publish: {}\n    handlers:\n      X: SELECT 1\n", "projections[0].publish", 3, "publishes nothing"),
+            ("projections:\n  - name: a\n    decrypt: true\n    handlers:\n      X: SELECT 1\n", "projections[0].decrypt", 3, "needs a keyring"),
+            ("encryption:\n  active_key: k1\n", "encryption", 2, "missing key 'system_keys'"),
+            ("encryption:\n  system_keys: /k\n", "encryption", 2, "missing key 'active_key'"),
+            ("encryption:\n  system_keys: []\n  active_key: k1\n", "encryption.system_keys", 2, "holds no key"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  key_cache_size: 0\n", "encryption.key_cache_size", 4, "positive"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  keys_table: a.b.c\n", "encryption.keys_table", 4, "not a table name"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  colour: blue\n", "encryption.colour", 4, "unknown key"),
         ])
     func invalid(yaml: String, keyPath: String, line: Int, message: String) throws {
         let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "bad.yaml") }

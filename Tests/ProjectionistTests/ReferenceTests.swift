@@ -33,6 +33,9 @@ struct ReferenceTests {
             if key.hasPrefix("projections[].") {
                 base = projectionEntry
                 withValue = projectionEntry + "    \(key.dropFirst("projections[].".count)): \(value)\n"
+            } else if key.hasPrefix("encryption.") {  // a section with required keys
+                base = "encryption:\n  system_keys: /etc/keys\n  active_key: k1\n"
+                withValue = base + "  \(key.dropFirst("encryption.".count)): \(value)\n"
             } else {
                 let parts = key.split(separator: ".", maxSplits: 1)
                 base = ""

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Encryption
 import EventStore
 import Foundation
 import Postgres
@@ -25,12 +26,15 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Install the notify trigger (lower latency, about 20 % less append throughput for concurrent writers).")
     var notifyTrigger = false
     @Flag(help: "Leave out the notify trigger (the default).") var noNotifyTrigger = false
+    @Flag(help: "Add the encryption key table (eventsalsa/encryption's layout).") var encryption = false
+    @Option(help: "Encryption key table, with --encryption.") var keysTable = "infrastructure.encryption_keys"
 
     func validate() throws {
         if self.notifyTrigger && self.noNotifyTrigger {
             throw ValidationError("--notify-trigger and --no-notify-trigger contradict each other")
         }
         _ = try self.schema()
+        _ = try self.keysTableName()
         if let filename, filename.isEmpty || filename.contains("/") {
             throw ValidationError("--filename must be a plain file name without '/'")
         }
@@ -54,6 +58,12 @@ struct GenerateCommand: ParsableCommand {
         return schema
     }
 
+    func keysTableName() throws -> QualifiedName {
+        do { return try QualifiedName(parsing: self.keysTable) } catch {
+            throw ValidationError("--keys-table '\(self.keysTable)' is not a table name: use name or schema.name")
+        }
+    }
+
     func run() throws {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMddHHmmss"
@@ -64,7 +74,9 @@ struct GenerateCommand: ParsableCommand {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let file = directory.appendingPathComponent(name)
-            try Migration.sql(for: try self.schema()).write(to: file, atomically: true, encoding: .utf8)
+            var sql = Migration.sql(for: try self.schema())
+            if self.encryption { sql += "\n" + KeyStore.migrationSQL(table: try self.keysTableName()) + "\n" }
+            try sql.write(to: file, atomically: true, encoding: .utf8)
             print(file.path)
         } catch let error as ValidationError {
             throw error

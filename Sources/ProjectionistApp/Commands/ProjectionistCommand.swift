@@ -7,7 +7,7 @@ public struct ProjectionistCommand: AsyncParsableCommand {
         abstract: "Keeps the read models of a PostgreSQL event store up to date, exactly once.",
         subcommands: [
             RunCommand.self, MigrateCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self, WaitCommand.self,
-            DropCommand.self,
+            DropCommand.self, KeysCommand.self,
         ])
 
     public init() {}

@@ -1,7 +1,8 @@
 extension ProjectionistConfiguration {
     /// The keys each mapping of the file accepts; the parser refuses any other key.
     enum Keys {
-        static let top = ["database", "store", "worker", "metrics", "health", "projections"]
+        static let top = ["database", "store", "worker", "metrics", "health", "encryption", "projections"]
+        static let encryption = ["system_keys", "active_key", "keys_table", "key_cache_size", "key_cache_lifetime"]
         static let metrics = ["listen"]
         static let health = ["max_lag_events", "max_lag_seconds"]
         static let database = ["url", "password_file", "startup_timeout", "pooling"]
@@ -13,7 +14,7 @@ extension ProjectionistConfiguration {
             "gap_warn_after", "gap_skip_after", "slow_batch_warn", "lease_ttl",
         ]
         static let projection = [
-            "name", "aggregate_types", "on_error", "partitions", "publish", "replaces", "setup", "reset", "drop", "handlers",
+            "name", "aggregate_types", "on_error", "partitions", "publish", "replaces", "decrypt", "setup", "reset", "drop", "handlers",
         ]
     }
 
@@ -21,6 +22,7 @@ extension ProjectionistConfiguration {
     /// keys as `projections[].name`. What the parser accepts, in the file's order.
     public static var knownKeys: [String] {
         Keys.database.map { "database.\($0)" } + Keys.store.map { "store.\($0)" } + Keys.worker.map { "worker.\($0)" }
-            + Keys.metrics.map { "metrics.\($0)" } + Keys.health.map { "health.\($0)" } + Keys.projection.map { "projections[].\($0)" }
+            + Keys.metrics.map { "metrics.\($0)" } + Keys.health.map { "health.\($0)" }
+            + Keys.encryption.map { "encryption.\($0)" } + Keys.projection.map { "projections[].\($0)" }
     }
 }

@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Foundation
 import Postgres
@@ -65,6 +66,8 @@ public struct ProjectionistConfiguration: Sendable {
         /// View → table; `publish: VIEW` publishes the table named like the projection.
         public var publish: [String: String] = [:]
         public var replaces: String?
+        /// `$payload` arrives with encrypted fields decrypted (needs `encryption`).
+        public var decrypt = false
         /// SQL removing its tables for `projectionist drop` (default: its reset SQL).
         public var drop: String?
         public var setup: String?
@@ -81,6 +84,8 @@ public struct ProjectionistConfiguration: Sendable {
     public var worker = Worker()
     public var metrics = Metrics()
     public var health = Health()
+    /// Nil: no keyring (no projection may decrypt).
+    public var encryption: Encryption?
     public var projections: [Projection] = []
 
     public init(file: String) { self.file = file }
@@ -160,6 +165,7 @@ public struct ProjectionistConfiguration: Sendable {
         if let node = top["worker"] { try configuration.readWorker(node, reader) }
         if let node = top["metrics"] { try configuration.readMetrics(node, reader) }
         if let node = top["health"] { try configuration.readHealth(node, reader) }
+        if let node = top["encryption"] { try configuration.readEncryption(node, reader) }
         if let node = top["projections"] { try configuration.readProjections(node, reader) }
         return configuration
     }
@@ -309,6 +315,12 @@ public struct ProjectionistConfiguration: Sendable {
                 }
             }
             if let value = keys["drop"] { projection.drop = try reader.string(value, at: "\(path).drop") }
+            if let value = keys["decrypt"] {
+                projection.decrypt = try reader.bool(value, at: "\(path).decrypt")
+                guard !projection.decrypt || self.encryption != nil else {
+                    throw reader.error("\(path).decrypt", value, "needs a keyring: add an encryption section (system_keys, active_key)")
+                }
+            }
             if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
             if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }
             guard let handlersNode = keys["handlers"] else {

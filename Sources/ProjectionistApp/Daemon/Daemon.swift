@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Logging
 import Metrics
@@ -30,6 +31,7 @@ public struct Daemon: Sendable {
         MemoryTrimmer.limitArenas()
         let projections = try self.configuration.sqlProjections()
         var options = self.configuration.runtimeOptions
+        options.decryptor = try self.configuration.payloadDecryptor()  // a bad key file: exit 78 before anything starts
         let watchdog = Notifier.watchdogTimeout
         if let watchdog { options.beatInterval = min(options.beatInterval, watchdog / 4) }
         let runtime = options
@@ -51,6 +53,9 @@ public struct Daemon: Sendable {
                     try await StartupCheck.verify(runtime.schema, allowSequenceCache: runtime.allowSequenceCache, on: connection)
                     try await StartupCheck.verifyPartitions(projections, schema: runtime.schema, on: connection)
                     try await Publications(schema: runtime.schema, projections: projections).verify(requireViews: true, on: connection)
+                    if let decryptor = runtime.decryptor {
+                        try await KeyringCheck.verify(self.configuration, keyStore: decryptor.keyStore, on: connection)
+                    }
                     await connection.close()
                 } catch {
                     if Task.isCancelled { return }  // a signal while starting: a clean stop, not a failure

@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Postgres
 import Projections
@@ -28,6 +29,9 @@ public struct Migrator: Sendable {
             try await tx.query("SELECT pg_advisory_xact_lock(hashtext('projectionist.migrate'))")
             try await self.lockEventStore(in: tx)
             try await tx.execute(script: Migration.sql(for: self.configuration.schema))
+            if let encryption = self.configuration.encryption {
+                try await tx.execute(script: KeyStore.migrationSQL(table: encryption.keysTable))
+            }
             for projection in self.configuration.projections {
                 guard let setup = projection.setup, !setup.trimmingSpaces.isEmpty else { continue }
                 do {
