@@ -73,8 +73,8 @@ let package = Package(
         .executableTarget(
             name: "projectionist-bench",
             dependencies: [
-                "Postgres", "EventStore", "Projections", "ProjectionistApp", "TestSupport",
-                .product(name: "Logging", package: "swift-log"),
+                "Postgres", "EventStore", "Projections", "ProjectionistApp", "Encryption", "TestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
             name: "TestSupport",

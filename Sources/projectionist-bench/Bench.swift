@@ -4,6 +4,7 @@ import Logging
 import Postgres
 import ProjectionistApp
 import Projections
+import Synchronization
 import TestSupport
 
 /// One benchmark run: every measurement of issue 6 on one throwaway database.
@@ -22,7 +23,7 @@ struct Bench {
 
     var logger: Logger {
         var logger = Logger(label: "bench")
-        logger.logLevel = .error
+        logger.logLevel = ProcessInfo.processInfo.environment["BENCH_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
         return logger
     }
 
@@ -79,8 +80,11 @@ struct Bench {
         let machineStart = machineBusyCPUSeconds()
         let serverStart = postmaster.flatMap(serverCPUSeconds(postmaster:))
         let running = try RunningWorker(database: self.database, projections: projections, options: options, logger: self.logger)
+        // A worker that fails (e.g. its start-up check) ends the wait with its error.
+        let failure = Failure(watching: running.task)
         try await eventually("every projection reaches the head", timeout: Self.patience, every: .milliseconds(2)) {
-            running.worker.board.all.allSatisfy { $0.position >= head }
+            if let error = failure.value { throw error }
+            return running.worker.board.all.allSatisfy { $0.position >= head }
         }
         let elapsed = self.clock.now - start
         var run = CatchUpRun(
@@ -93,6 +97,15 @@ struct Bench {
         }
         try await running.finish()
         return run
+    }
+
+    /// The error a task ended with, once it has.
+    final class Failure: Sendable {
+        private let error = Mutex<(any Error)?>(nil)
+        init(watching task: Task<Void, any Error>) {
+            Task { if case .failure(let error) = await task.result { self.error.withLock { $0 = error } } }
+        }
+        var value: (any Error)? { self.error.withLock { $0 } }
     }
 
     /// A fresh schema and the order log (`orders` orders, every 20th aggregate a `Refund`).

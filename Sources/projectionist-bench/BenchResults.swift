@@ -81,6 +81,8 @@ struct BenchResults: Codable {
     var handover: Percentiles?
     /// Issue 12: a successor rebuilt beside the live version, under a reader, and swapped in.
     var rebuild: RebuildFigures?
+    /// Issue 14: catch-up with `decrypt: true`.
+    var encryption: EncryptionFigures?
 
     var table: String {
         func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
@@ -99,6 +101,7 @@ struct BenchResults: Codable {
         }
         rows += self.scaleRows
         rows += self.rebuildRows
+        rows += self.encryptionRows
         rows.append(("read model vs oracle", "\(self.oracleDifferences) differing rows", "0", check(self.oracleDifferences == 0)))
         if let latency = self.latencyNotify {
             rows.append(("live latency, NOTIFY", latency.text, "p99 ≤ 20 ms", check(latency.p99 <= 20)))

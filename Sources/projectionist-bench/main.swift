@@ -7,7 +7,7 @@ import Postgres
 // memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput, scale, rebuild or memory (one part, while tuning), BENCH_CPU (CPU seconds per
+// BENCH_ONLY=throughput, scale, rebuild, encryption or memory (one part, while tuning), BENCH_CPU (CPU seconds per
 // catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
 // rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
 // BENCH_REBUILD_APPENDS (100 single-event appends/s while the rebuild runs; 0: none),
@@ -38,10 +38,13 @@ func runBench() async throws {
         try await bench.scale(admin)
     case "rebuild":
         try await bench.rebuild(admin)
+    case "encryption":
+        try await bench.encryption(admin)
     default:
         try await bench.throughput(admin)
         try await bench.scale(admin)
         try await bench.rebuild(admin)
+        try await bench.encryption(admin)
         bench.results.latencyNotify = try await bench.liveLatency(admin, notify: true)
         print("live latency, NOTIFY: \(bench.results.latencyNotify!.text)")
         bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
