@@ -166,4 +166,34 @@ struct MigrateCommandTests {
         #expect(try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--frobnicate"]).status == 64)
         #expect(try await ProjectionistProcess.run(["frobnicate"]).status == 64)
     }
+
+    @Test("the encryption key table: migrations generate --encryption writes it, migrate creates it when encryption is configured and not otherwise")
+    func encryptionKeyTable() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gen-\(UUID())").path
+        defer { TemporaryFile.remove(directory) }
+        let plain = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--filename", "plain.sql"])
+        #expect(plain.status == 0)
+        #expect(!(try String(contentsOfFile: "\(directory)/plain.sql", encoding: .utf8)).contains("encryption_keys"))
+        let generated = try await ProjectionistProcess.run([
+            "migrations", "generate", "--output", directory, "--filename", "keys.sql", "--encryption", "--keys-table", "secrets.data_keys",
+        ])
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let sql = try String(contentsOfFile: "\(directory)/keys.sql", encoding: .utf8)
+        #expect(sql.contains(#"CREATE SCHEMA IF NOT EXISTS "secrets";"#) && sql.contains(#"CREATE TABLE IF NOT EXISTS "secrets"."data_keys""#))
+        let bad = try await ProjectionistProcess.run(["migrations", "generate", "--output", directory, "--encryption", "--keys-table", "a.b.c"])
+        #expect(bad.status == 64 && bad.stderr.contains("--keys-table"), "\(bad.stderr)")
+
+        let db = try await TestDatabase.fresh("migratekeys")
+        let connection = try await db.connect()
+        let exists = "SELECT to_regclass('infrastructure.encryption_keys') IS NOT NULL"
+        let without = TemporaryFile.write("database:\n  url: \"\(db.connectionString)\"\n")
+        let with = TemporaryFile.write(
+            "database:\n  url: \"\(db.connectionString)\"\nencryption:\n  system_keys: /nonexistent\n  active_key: k1\n")
+        defer { TemporaryFile.remove(without); TemporaryFile.remove(with) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", without]).status == 0)
+        #expect(try await connection.query(exists)[0].decode(Bool.self, at: 0) == false)
+        let migrated = try await ProjectionistProcess.run(["migrate", "--config", with])  // needs no key file
+        #expect(migrated.status == 0, "\(migrated.stderr)")
+        #expect(try await connection.query(exists)[0].decode(Bool.self, at: 0))
+    }
 }

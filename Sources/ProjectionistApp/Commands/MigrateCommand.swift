@@ -7,7 +7,7 @@ import Postgres
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
-        abstract: "Create the event store, worker tables, notify trigger and each projection's setup SQL (idempotent).")
+        abstract: "Create the event store, worker tables, notify trigger, encryption key table and each projection's setup SQL (idempotent).")
 
     @OptionGroup var options: ConfigOption
 
@@ -16,7 +16,8 @@ struct MigrateCommand: AsyncParsableCommand {
             let config = try self.options.load()
             let connection = try await config.connect(for: "migrate")
             try await Migrator(configuration: config).migrate(on: connection)
-            print("migrated: \(config.schema.eventsTable), \(config.schema.checkpointsTable), \(config.projections.count) projection setup(s)")
+            let keys = config.encryption.map { ", \($0.keysTable)" } ?? ""
+            print("migrated: \(config.schema.eventsTable), \(config.schema.checkpointsTable)\(keys), \(config.projections.count) projection setup(s)")
         }
     }
 }
