@@ -84,16 +84,37 @@ struct EncryptionDaemonTests {
         }
     }
 
-    @Test("decrypt: true projects the plaintext; after a rotation old and new events decrypt; destroy + reset rebuilds with that customer's emails null and no dead letters; nothing secret in the log")
-    func projectRotateDestroyRebuild() async throws {
-        let db = try await TestDatabase.fresh("encdaemon")
-        let (directory, keys) = try Self.keyDirectory(["k1"])
-        let config = Self.config(db, keys: directory, active: "k1")
-        defer { TemporaryFile.remove(config); try? FileManager.default.removeItem(atPath: directory) }
+    /// A fresh database migrated with a keyring of `ids` (`active` wraps new keys) and the
+    /// projection's configuration; the caller removes `config` and `directory`.
+    struct Setup {
+        var db: TestDatabase
+        var directory: String
+        var keys: [String: SymmetricKey]
+        var config: String
+        var connection: PostgresConnection
+        var keyStore: KeyStore
+        func remove() {
+            TemporaryFile.remove(self.config)
+            try? FileManager.default.removeItem(atPath: self.directory)
+        }
+    }
+
+    static func setUp(_ label: String, keys ids: [String], active: String) async throws -> Setup {
+        let db = try await TestDatabase.fresh(label)
+        let (directory, keys) = try Self.keyDirectory(ids)
+        let config = Self.config(db, keys: directory, active: active)
         let migrate = try await ProjectionistProcess.run(["migrate", "--config", config])
         #expect(migrate.status == 0, "\(migrate.stderr)")
-        let connection = try await db.connect()
-        let keyStore = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "k1"))
+        return Setup(
+            db: db, directory: directory, keys: keys, config: config, connection: try await db.connect(),
+            keyStore: KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: active)))
+    }
+
+    @Test("decrypt: true projects the plaintext; after a rotation old and new events decrypt; destroy + reset rebuilds with that customer's emails null and no dead letters; nothing secret in the log")
+    func projectRotateDestroyRebuild() async throws {
+        let setup = try await Self.setUp("encdaemon", keys: ["k1"], active: "k1")
+        defer { setup.remove() }
+        let (config, connection, keyStore, keys) = (setup.config, setup.connection, setup.keyStore, setup.keys)
         for index in 1...6 {
             try await Self.placeOrder("o\(index)", customer: "c\(index % 3)", email: "buyer\(index)@example.com", keyStore: keyStore, on: connection)
         }
@@ -135,13 +156,9 @@ struct EncryptionDaemonTests {
 
     @Test("keys rewrap moves every data key under the new active system key (dry run counts first); the old key file can go and a rebuild still decrypts")
     func rewrapThenProject() async throws {
-        let db = try await TestDatabase.fresh("encrewrap")
-        let (directory, keys) = try Self.keyDirectory(["old"])
-        let oldConfig = Self.config(db, keys: directory, active: "old")
-        defer { TemporaryFile.remove(oldConfig); try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try await ProjectionistProcess.run(["migrate", "--config", oldConfig]).status == 0)
-        let connection = try await db.connect()
-        let keyStore = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "old"))
+        let setup = try await Self.setUp("encrewrap", keys: ["old"], active: "old")
+        defer { setup.remove() }
+        let (db, directory, connection, keyStore) = (setup.db, setup.directory, setup.connection, setup.keyStore)
         for index in 1...5 {
             try await Self.placeOrder("o\(index)", customer: "c\(index)", email: "buyer\(index)@example.com", keyStore: keyStore, on: connection)
         }
@@ -166,13 +183,9 @@ struct EncryptionDaemonTests {
 
     @Test("bad keyrings are refused at start with exit 78 naming the file, before anything runs")
     func badKeyrings() async throws {
-        let db = try await TestDatabase.fresh("enckeyring")
-        let (directory, keys) = try Self.keyDirectory(["k1"])
-        let good = Self.config(db, keys: directory, active: "k1")
-        defer { TemporaryFile.remove(good); try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try await ProjectionistProcess.run(["migrate", "--config", good]).status == 0)
-        let connection = try await db.connect()
-        let keyStore = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "k1"))
+        let setup = try await Self.setUp("enckeyring", keys: ["k1"], active: "k1")
+        defer { setup.remove() }
+        let (db, directory, good, connection, keyStore) = (setup.db, setup.directory, setup.config, setup.connection, setup.keyStore)
         try await Self.placeOrder("o1", customer: "c1", email: "buyer1@example.com", keyStore: keyStore, on: connection)
         let keyFile = "\(directory)/k1.key"
 
@@ -214,13 +227,9 @@ struct EncryptionDaemonTests {
 
     @Test("an event whose ciphertext was altered is dead-lettered (on_error: skip) naming scope and version, never the value; the others apply")
     func alteredCiphertext() async throws {
-        let db = try await TestDatabase.fresh("encaltered")
-        let (directory, keys) = try Self.keyDirectory(["k1"])
-        let config = Self.config(db, keys: directory, active: "k1")
-        defer { TemporaryFile.remove(config); try? FileManager.default.removeItem(atPath: directory) }
-        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
-        let connection = try await db.connect()
-        let keyStore = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "k1"))
+        let setup = try await Self.setUp("encaltered", keys: ["k1"], active: "k1")
+        defer { setup.remove() }
+        let (config, connection, keyStore) = (setup.config, setup.connection, setup.keyStore)
         for index in 1...3 {
             try await Self.placeOrder("o\(index)", customer: "c\(index)", email: "buyer\(index)@example.com", keyStore: keyStore, on: connection)
         }

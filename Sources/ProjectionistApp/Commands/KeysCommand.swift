@@ -36,13 +36,9 @@ struct KeysCommand: AsyncParsableCommand {
                     print("dry run: \(result.remainingRows) data key(s) to re-wrap under system key '\(active)'")
                     return
                 }
-                LoggingSetup.bootstrap()
-                Logger(label: "projectionist.keys").notice(
+                Operator.audit(
                     "Re-wrapped data keys under the active system key.",
-                    metadata: [
-                        "system_key": "\(active)", "rewrapped": "\(result.rewrappedRows)", "batches": "\(result.batches)",
-                        "remaining": "\(result.remainingRows)", "operator": "\(Operator.name)",
-                    ])
+                    ["system_key": "\(active)", "rewrapped": "\(result.rewrappedRows)", "batches": "\(result.batches)", "remaining": "\(result.remainingRows)"])
                 print("re-wrapped \(result.rewrappedRows) data key(s) under system key '\(active)' in \(result.batches) batch(es); \(result.remainingRows) remaining")
                 if result.remainingRows > 0 {
                     printError("warning: \(result.remainingRows) data key(s) are still under other system keys (locked by another transaction meanwhile?): run it again")
@@ -73,13 +69,9 @@ struct KeysCommand: AsyncParsableCommand {
                 let destroyed = try await connection.transaction { tx in
                     try await keyStore.destroyKeys(scope: self.scope, scopeID: self.scopeID, on: tx)
                 }
-                LoggingSetup.bootstrap()
-                Logger(label: "projectionist.keys").notice(
+                Operator.audit(
                     "Destroyed a subject's data keys.",
-                    metadata: [
-                        "scope": "\(self.scope)", "scope_id": "\(self.scopeID)", "versions": "\(destroyed)",
-                        "table": "\(keyStore.table)", "operator": "\(Operator.name)",
-                    ])
+                    ["scope": "\(self.scope)", "scope_id": "\(self.scopeID)", "versions": "\(destroyed)", "table": "\(keyStore.table)"])
                 if destroyed == 0 {
                     print("no data key for scope '\(self.scope)', scope_id '\(self.scopeID)' in \(keyStore.table): nothing destroyed")
                 } else {
@@ -90,8 +82,15 @@ struct KeysCommand: AsyncParsableCommand {
     }
 }
 
-/// Who ran an audited command: the login behind sudo when there is one, else the user.
+/// Who ran an audited command, and its audit entry.
 enum Operator {
+    /// Logs `message` as a notice (the journal when stderr is the journal) with who ran it.
+    static func audit(_ message: Logger.Message, _ metadata: Logger.Metadata) {
+        LoggingSetup.bootstrap()
+        Logger(label: "projectionist.keys").notice(message, metadata: metadata.merging(["operator": "\(self.name)"]) { $1 })
+    }
+
+    /// The login behind sudo when there is one, else the user, with the uid.
     static var name: String {
         let environment = ProcessInfo.processInfo.environment
         let uid = getuid()
