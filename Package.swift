@@ -80,7 +80,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: ["Postgres", "EventStore", "Projections", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "Postgres", "TestSupport"]),
+        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "EventStore", "Postgres", "TestSupport"]),
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
         .testTarget(
             name: "ProjectionsTests",

@@ -63,7 +63,7 @@ public struct PayloadDecryptor: Sendable {
     }
 
     /// The data key (or why there is none) of each reference, through the cache.
-    private func dataKeys(_ references: Set<KeyReference>, on database: some PostgresQuerying) async throws
+    func dataKeys(_ references: Set<KeyReference>, on database: some PostgresQuerying) async throws
         -> [KeyReference: Result<KeyCache.Entry, EncryptionError>]
     {
         var keys: [KeyReference: Result<KeyCache.Entry, EncryptionError>] = [:]

@@ -34,3 +34,36 @@ extension PayloadDecryptor {
         return outcomes
     }
 }
+
+extension PayloadDecryptor {
+    /// `results(_:on:)` after decrypting the fields `mappings` locate (one key query for them
+    /// all): a mapped field whose keys were destroyed becomes `null`. The payload of an event
+    /// with mapped fields is written back by `JSONSerialization` (keys sorted), so its bytes
+    /// change even where its meaning does not.
+    public func results(_ events: [PersistedEvent], mappings: [EncryptedFieldMapping], on database: some PostgresQuerying) async throws
+        -> [Result<(event: PersistedEvent, nulledFields: [NulledField]), EncryptionError>]
+    {
+        guard !mappings.isEmpty else { return try await self.results(events, on: database) }
+        let located = events.map { event in
+            Result { () throws(EncryptionError) in try MappedPayload(payload: event.payload, aggregateID: event.aggregateID, mappings: mappings) }
+        }
+        let references = Set(located.flatMap { (try? $0.get())?.fields.map(\.key) ?? [] })
+        let keys = try await self.dataKeys(references, on: database)
+        var mapped = events
+        var failures: [Int: EncryptionError] = [:]
+        var nulled: [Int: [NulledField]] = [:]
+        for (index, payload) in located.enumerated() {
+            do {
+                let payload = try payload.get()
+                guard !payload.fields.isEmpty else { continue }
+                (mapped[index].payload, nulled[index]) = try payload.decrypt(with: keys)
+            } catch {
+                failures[index] = error
+            }
+        }
+        var results = try await self.results(mapped, on: database)
+        for (index, error) in failures { results[index] = .failure(error) }
+        for (index, fields) in nulled where !fields.isEmpty { results[index] = results[index].map { ($0.event, fields + $0.nulledFields) } }
+        return results
+    }
+}

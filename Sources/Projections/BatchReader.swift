@@ -1,6 +1,7 @@
 import Encryption
 import EventStore
 import Postgres
+import Synchronization
 
 /// One read of the events table for a projection: the positions seen and the in-scope events.
 struct Batch: Sendable {
@@ -32,6 +33,10 @@ struct BatchReader: Sendable {
     let scopedScanFactor: Int
     /// Set for a projection that decrypts payloads.
     let decryptor: PayloadDecryptor?
+    /// The projection's mapped encrypted fields (besides the self-describing ones).
+    let mappings: [EncryptedFieldMapping]
+    /// Events whose payload did not decrypt, for the failure path.
+    let undecryptable = UndecryptableEvents()
 
     init(unit: WorkUnit, options: RuntimeOptions) {
         self.events = options.schema.eventsTable
@@ -41,6 +46,7 @@ struct BatchReader: Sendable {
         self.batchSize = options.batchSize
         self.scopedScanFactor = options.scopedScanFactor
         self.decryptor = unit.projection.decryptsPayloads ? options.decryptor : nil
+        self.mappings = unit.projection.encryptedFieldMappings
     }
 
     var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil || self.partition != nil }
@@ -48,20 +54,21 @@ struct BatchReader: Sendable {
     /// - Parameter events: the most events to apply (`batchSize`, fewer while transactions keep failing).
     func read(after checkpoint: Int64, scan: Int, limit events: Int? = nil, on database: some PostgresQuerying) async throws -> Batch {
         var batch = try await self.readRows(after: checkpoint, scan: scan, limit: events, on: database)
-        if let decryptor = self.decryptor { try await Self.decrypt(&batch, with: decryptor, on: database) }
+        if let decryptor = self.decryptor { try await self.decrypt(&batch, with: decryptor, on: database) }
         return batch
     }
 
     /// Decrypts the batch's payloads with one key query on the connection that read it (in the
     /// batch's transaction, or the read-ahead's snapshot): a key destroyed before that snapshot is
     /// never used. A payload that fails is left as it was and recorded in `undecryptable`.
-    static func decrypt(_ batch: inout Batch, with decryptor: PayloadDecryptor, on database: some PostgresQuerying) async throws {
-        for (index, result) in try await decryptor.results(batch.events, on: database).enumerated() {
+    func decrypt(_ batch: inout Batch, with decryptor: PayloadDecryptor, on database: some PostgresQuerying) async throws {
+        for (index, result) in try await decryptor.results(batch.events, mappings: self.mappings, on: database).enumerated() {
             switch result {
             case .success(let decrypted): batch.events[index] = decrypted.event
             case .failure(let error): batch.undecryptable[batch.events[index].globalPosition] = error
             }
         }
+        self.undecryptable.record(batch)
     }
 
     private func readRows(after checkpoint: Int64, scan: Int, limit events: Int?, on database: some PostgresQuerying) async throws -> Batch {
@@ -127,5 +134,25 @@ struct BatchReader: Sendable {
         guard scanned > 0 else { return size }
         let wanted = inScope == 0 ? size * self.scopedScanFactor : size * scanned / inScope + size / 10
         return min(max(wanted, size), size * self.scopedScanFactor)
+    }
+}
+
+/// The events of a unit whose payload did not decrypt, by position, as their latest read found
+/// them: isolation and retry apply events one by one from what a batch read (already
+/// decrypted), and must fail these the same way.
+final class UndecryptableEvents: Sendable {
+    private let errors = Mutex<[Int64: EncryptionError]>([:])
+
+    /// Records what reading `batch` found: its failures, and its other events as decrypted.
+    func record(_ batch: Batch) {
+        self.errors.withLock { errors in
+            if !errors.isEmpty { for event in batch.events { errors[event.globalPosition] = nil } }
+            errors.merge(batch.undecryptable) { $1 }
+        }
+    }
+
+    /// Throws the decryption error recorded for `event`, if any.
+    func check(_ event: PersistedEvent) throws {
+        if let error = self.errors.withLock({ $0[event.globalPosition] }) { throw error }
     }
 }

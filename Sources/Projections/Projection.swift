@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Foundation
 import Postgres
@@ -35,6 +36,9 @@ public protocol Projection: Sendable {
     /// destroyed arrives as JSON `null` and the event is applied. Projections that decrypt only
     /// some events can leave this off and call `PersistedEvent.decrypted(with:on:)` instead.
     var decryptsPayloads: Bool { get }
+    /// Encrypted fields in a layout of the application's own (eventsalsa's Go adapters), decrypted
+    /// like the self-describing ones when `decryptsPayloads` is on.
+    var encryptedFieldMappings: [EncryptedFieldMapping] { get }
 
     /// Called on every new connection before the first batch (e.g. to prepare statements).
     func prepare(_ connection: PostgresConnection) async throws
@@ -63,6 +67,7 @@ extension Projection {
     public var publishes: [String: String] { [:] }
     public var replaces: String? { nil }
     public var decryptsPayloads: Bool { false }
+    public var encryptedFieldMappings: [EncryptedFieldMapping] { [] }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {

@@ -17,7 +17,8 @@ extension ProjectionRunner {
             for event in failure.events {
                 try await tx.query("SAVEPOINT projectionist_event")
                 do {
-                    try await self.projection.handle(try await self.decrypted(event, on: tx), in: tx)
+                    try self.reader.undecryptable.check(event)
+                    try await self.projection.handle(event, in: tx)
                     try await tx.query("RELEASE SAVEPOINT projectionist_event")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
@@ -48,7 +49,8 @@ extension ProjectionRunner {
                 let (checkpoint, _) = try await self.lock(token, in: tx)
                 guard checkpoint == event.globalPosition - 1 else { return .moved }
                 do {
-                    try await self.projection.handle(try await self.decrypted(event, on: tx), in: tx)
+                    try self.reader.undecryptable.check(event)
+                    try await self.projection.handle(event, in: tx)
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
@@ -96,14 +98,6 @@ extension ProjectionRunner {
     }
 
     /// The fencing step that opens each of the runner's transactions (`CheckpointStore.lock`).
-    /// The event as its handler sees it: for a projection that decrypts, decrypted again in this
-    /// transaction. Events of a batch hold decrypted payloads already (no-op); one whose payload
-    /// did not decrypt still holds its encrypted fields and fails here the same way.
-    func decrypted(_ event: PersistedEvent, on tx: Transaction) async throws -> PersistedEvent {
-        guard self.projection.decryptsPayloads, let decryptor = self.options.decryptor else { return event }
-        return try await event.decrypted(with: decryptor, on: tx)
-    }
-
     func lock(_ token: Int64, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
         try await self.checkpoints.lock(self.name, token: token, idleTimeout: self.options.idleTransactionTimeout, in: tx)
     }

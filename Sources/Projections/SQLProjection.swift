@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Foundation
 import Postgres
@@ -39,6 +40,7 @@ public struct SQLProjection: StatementProjection {
     public let replaces: String?
     /// `$payload` with encrypted fields decrypted (see `Projection.decryptsPayloads`).
     public let decryptsPayloads: Bool
+    public let encryptedFieldMappings: [EncryptedFieldMapping]
     /// SQL that removes the projection's tables (`projectionist drop`); nil: its reset SQL.
     public let dropSQL: String?
     /// Statements by event type, in order.
@@ -60,10 +62,12 @@ public struct SQLProjection: StatementProjection {
     public init(
         name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
         handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true,
-        publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil, decrypt: Bool = false
+        publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil, decrypt: Bool = false,
+        encryptedFields: [EncryptedFieldMapping] = []
     ) throws {
         self.name = name
-        self.decryptsPayloads = decrypt
+        self.decryptsPayloads = decrypt || !encryptedFields.isEmpty
+        self.encryptedFieldMappings = encryptedFields
         self.publishes = publishes
         self.replaces = replaces
         self.dropSQL = drop

@@ -1,3 +1,4 @@
+import Encryption
 import EventStore
 import Postgres
 import ProjectionistApp
@@ -81,6 +82,32 @@ import Testing
         #expect(files.encryption?.keysTable == QualifiedName(name: "keys"))
         #expect(files.encryption?.keyCacheSize == 50 && files.encryption?.keyCacheLifetime == .seconds(60))
         #expect(try ProjectionistConfiguration.parse("", file: "c.yaml").encryption == nil)
+        let mapped = try ProjectionistConfiguration.parse(
+            """
+            encryption:
+              system_keys: /k
+              active_key: k1
+            projections:
+              - name: a
+                decrypt:
+                  - field: contact.email
+                    scope: customer-pii
+                    scope_id: $payload.customer_id
+                    key_version: $payload.contact.key_version
+                  - field: address
+                    scope: orders
+                    scope_id: $aggregate_id
+                    key_version: 2
+                    plaintext: json
+                handlers:
+                  X: SELECT $payload
+            """, file: "c.yaml")
+        let projection = try mapped.sqlProjections()[0]
+        #expect(projection.decryptsPayloads)
+        #expect(projection.encryptedFieldMappings == [
+            EncryptedFieldMapping(field: ["contact", "email"], scope: "customer-pii", scopeID: .payload(["customer_id"]), keyVersion: .payload(["contact", "key_version"])),
+            EncryptedFieldMapping(field: ["address"], scope: "orders", scopeID: .aggregateID, keyVersion: .literal("2"), plaintext: .json),
+        ])
     }
 
     @Test("an empty file gives the defaults")
@@ -146,6 +173,19 @@ import Testing
             ("encryption:\n  system_keys: /k\n  active_key: k1\n  key_cache_size: 0\n", "encryption.key_cache_size", 4, "positive"),
             ("encryption:\n  system_keys: /k\n  active_key: k1\n  keys_table: a.b.c\n", "encryption.keys_table", 4, "not a table name"),
             ("encryption:\n  system_keys: /k\n  active_key: k1\n  colour: blue\n", "encryption.colour", 4, "unknown key"),
+            ("projections:\n  - name: a\n    decrypt: []\n    handlers:\n      X: SELECT 1\n", "projections[0].decrypt", 3, "an empty list maps no field"),
+            (
+                "projections:\n  - name: a\n    decrypt:\n      - field: email\n        scope: pii\n        scope_id: $aggregate_id\n    handlers:\n      X: SELECT 1\n",
+                "projections[0].decrypt[0]", 4, "missing key 'key_version'"
+            ),
+            (
+                "projections:\n  - name: a\n    decrypt:\n      - field: email\n        scope: pii\n        scope_id: x\n        key_version: 0\n    handlers:\n      X: SELECT 1\n",
+                "projections[0].decrypt[0].key_version", 7, "whole number from 1"
+            ),
+            (
+                "projections:\n  - name: a\n    decrypt:\n      - field: email\n        scope: pii\n        scope_id: x\n        key_version: 1\n        plaintext: xml\n    handlers:\n      X: SELECT 1\n",
+                "projections[0].decrypt[0].plaintext", 8, "string or json"
+            ),
         ])
     func invalid(yaml: String, keyPath: String, line: Int, message: String) throws {
         let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "bad.yaml") }

@@ -30,7 +30,8 @@ struct EncryptionDaemonTests {
         return key
     }
 
-    static func config(_ db: TestDatabase, keys: String, active: String, decrypt: Bool = true, encryption: Bool = true) -> String {
+    /// - Parameter decrypt: the projection's `decrypt:` value, YAML (indented for its entry).
+    static func config(_ db: TestDatabase, keys: String, active: String, decrypt: String = "true", encryption: Bool = true) -> String {
         TemporaryFile.write(
             """
             database:
@@ -256,5 +257,49 @@ struct EncryptionDaemonTests {
         let error = try letters.first?.decode(String.self, at: 1) ?? ""
         #expect(error.contains(Self.scope) && error.contains("c2") && error.contains("does not decrypt"), "\(error)")
         #expect(!error.contains("@example.com"))
+    }
+
+    @Test("decrypt as a list maps fields of an application's own layout (base64 of the value's bytes, scope id and version in other fields); destroyed keys give null there too")
+    func mappedFields() async throws {
+        let db = try await TestDatabase.fresh("encmapped")
+        let (directory, keys) = try Self.keyDirectory(["k1"])
+        let mapping = """
+
+                      - field: contact.email
+                        scope: customer-pii
+                        scope_id: $payload.customer_id
+                        key_version: $payload.contact.key_version
+            """
+        let config = Self.config(db, keys: directory, active: "k1", decrypt: mapping)
+        defer { TemporaryFile.remove(config); try? FileManager.default.removeItem(atPath: directory) }
+        let yaml = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "$payload->>'customer_email'", with: "$payload->'contact'->>'email'")
+        try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        let migrate = try await ProjectionistProcess.run(["migrate", "--config", config])
+        #expect(migrate.status == 0, "\(migrate.stderr)")
+        let connection = try await db.connect()
+        let keyStore = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "k1"))
+        for (order, customer) in [("o1", "c1"), ("o2", "c2"), ("o3", "c1")] {
+            try await connection.transaction { tx in
+                // As a Go service using eventsalsa/encryption would: the value's bytes sealed under
+                // the subject's data key, base64 in a field, the key's version beside it.
+                let stored = try await keyStore.activeOrNewKey(scope: Self.scope, scopeID: customer, on: tx)
+                let sealed = try Envelope.seal(Array("\(order)@example.com".utf8), using: keyStore.unwrap(stored))
+                let payload = #"{"customer_id": "\#(customer)", "contact": {"email": "\#(Data(sealed).base64EncodedString())", "key_version": \#(stored.reference.version)}}"#
+                _ = try await EventStore().append(
+                    [Event(aggregateType: "Order", aggregateID: order, eventType: "OrderPlaced", payload: Array(payload.utf8))], expected: .noStream, in: tx)
+            }
+        }
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        defer { daemon.signal(SIGKILL) }
+        try await Self.caughtUp(config, connection)
+        #expect(try await Self.emails(connection) == ["o1": "o1@example.com", "o2": "o2@example.com", "o3": "o3@example.com"])
+
+        let destroy = try await ProjectionistProcess.run(["keys", "destroy", Self.scope, "c1", "--config", config])
+        #expect(destroy.status == 0, "\(destroy.stderr)")
+        #expect(try await ProjectionistProcess.run(["reset", "order_emails", "--config", config]).status == 0)
+        try await eventually("the rebuild applied all 3 orders") { try await Self.emails(connection).count == 3 }
+        try await Self.caughtUp(config, connection)
+        #expect(try await Self.emails(connection) == ["o1": String?.none, "o2": "o2@example.com", "o3": String?.none])
+        #expect(try await connection.query("SELECT count(*) FROM consumer_dead_letters")[0].decode(Int64.self, at: 0) == 0)
     }
 }

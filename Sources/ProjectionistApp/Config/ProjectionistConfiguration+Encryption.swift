@@ -49,6 +49,46 @@ extension ProjectionistConfiguration {
         self.encryption = encryption
     }
 
+    /// `decrypt:` as a list: each entry maps one encrypted field of the application's own layout.
+    static func encryptedFields(_ node: Node, at path: String, _ reader: YAMLReader) throws -> [EncryptedFieldMapping] {
+        let entries = try reader.sequence(node, at: path)
+        guard !entries.isEmpty else { throw reader.error(path, node, "an empty list maps no field: use true or false") }
+        return try entries.enumerated().map { index, entry in
+            let at = "\(path)[\(index)]"
+            let keys = try reader.mapping(entry, at: at, allowed: Keys.encryptedField)
+            func required(_ key: String) throws -> (String, Node) {
+                guard let value = keys[key] else { throw reader.error(at, entry, "missing key '\(key)'") }
+                let text = try reader.string(value, at: "\(at).\(key)")
+                guard !text.isEmpty else { throw reader.error("\(at).\(key)", value, "must not be empty") }
+                return (text, value)
+            }
+            func source(_ text: String) -> EncryptedFieldMapping.Source {
+                if text == "$aggregate_id" { return .aggregateID }
+                if text.hasPrefix("$payload.") { return .payload(text.dropFirst("$payload.".count).split(separator: ".").map(String.init)) }
+                return .literal(text)
+            }
+            let (field, fieldNode) = try required("field")
+            let path = field.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard !path.contains(where: \.isEmpty) else { throw reader.error("\(at).field", fieldNode, "expected a dotted path of keys, e.g. customer.email") }
+            let (scope, _) = try required("scope")
+            let (scopeID, _) = try required("scope_id")
+            let (version, versionNode) = try required("key_version")
+            let keyVersion = source(version)
+            if case .literal(let text) = keyVersion, (Int(text) ?? 0) < 1 {
+                throw reader.error("\(at).key_version", versionNode, "expected $payload.PATH or a whole number from 1, found '\(text)'")
+            }
+            var plaintext = EncryptedFieldMapping.Plaintext.string
+            if let value = keys["plaintext"] {
+                let text = try reader.string(value, at: "\(at).plaintext")
+                guard let parsed = EncryptedFieldMapping.Plaintext(rawValue: text) else {
+                    throw reader.error("\(at).plaintext", value, "expected string or json, found '\(text)'")
+                }
+                plaintext = parsed
+            }
+            return EncryptedFieldMapping(field: path, scope: scope, scopeID: source(scopeID), keyVersion: keyVersion, plaintext: plaintext)
+        }
+    }
+
     /// Loads the system keys.
     /// - Throws: `ConfigurationError` naming the key file (or directory) and what to do; it never
     ///   carries key material.

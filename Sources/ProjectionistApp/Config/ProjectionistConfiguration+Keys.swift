@@ -2,6 +2,7 @@ extension ProjectionistConfiguration {
     /// The keys each mapping of the file accepts; the parser refuses any other key.
     enum Keys {
         static let top = ["database", "store", "worker", "metrics", "health", "encryption", "projections"]
+        static let encryptedField = ["field", "scope", "scope_id", "key_version", "plaintext"]
         static let encryption = ["system_keys", "active_key", "keys_table", "key_cache_size", "key_cache_lifetime"]
         static let metrics = ["listen"]
         static let health = ["max_lag_events", "max_lag_seconds"]

@@ -28,7 +28,8 @@ extension ProjectionistConfiguration {
                     onError: projection.onError == .skip ? .skip : .stop, setup: projection.setup, reset: projection.reset,
                     handlers: projection.handlers, partitions: projection.partitions,
                     preparedStatements: self.database.pooling == .session, publishes: projection.publish,
-                    replaces: projection.replaces, drop: projection.drop, decrypt: projection.decrypt)
+                    replaces: projection.replaces, drop: projection.drop, decrypt: projection.decrypt,
+                    encryptedFields: projection.encryptedFields)
             } catch let error as SQLProjection.DefinitionError {
                 let count = projection.handlers.first { $0.eventType == error.eventType }?.statements.count ?? 1
                 let path = "projections[\(index)].handlers.\(error.eventType)" + (count > 1 ? "[\(error.index)]" : "")

@@ -68,6 +68,8 @@ public struct ProjectionistConfiguration: Sendable {
         public var replaces: String?
         /// `$payload` arrives with encrypted fields decrypted (needs `encryption`).
         public var decrypt = false
+        /// Encrypted fields in the application's own layout (`decrypt:` as a list).
+        public var encryptedFields: [EncryptedFieldMapping] = []
         /// SQL removing its tables for `projectionist drop` (default: its reset SQL).
         public var drop: String?
         public var setup: String?
@@ -316,7 +318,12 @@ public struct ProjectionistConfiguration: Sendable {
             }
             if let value = keys["drop"] { projection.drop = try reader.string(value, at: "\(path).drop") }
             if let value = keys["decrypt"] {
-                projection.decrypt = try reader.bool(value, at: "\(path).decrypt")
+                if case .sequence = value {
+                    projection.encryptedFields = try Self.encryptedFields(value, at: "\(path).decrypt", reader)
+                    projection.decrypt = true
+                } else {
+                    projection.decrypt = try reader.bool(value, at: "\(path).decrypt")
+                }
                 guard !projection.decrypt || self.encryption != nil else {
                     throw reader.error("\(path).decrypt", value, "needs a keyring: add an encryption section (system_keys, active_key)")
                 }
