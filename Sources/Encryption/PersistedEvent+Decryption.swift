@@ -3,14 +3,15 @@ import Postgres
 
 extension PersistedEvent {
     /// This event with the encrypted fields of its payload decrypted (fields whose keys were
-    /// destroyed become `null`), for Swift projections that decrypt on demand. Keys are read on
+    /// destroyed become `null`), for Swift projections that decrypt on demand: the
+    /// self-describing `$encrypted` fields, and those `mappings` locate. Keys are read on
     /// `database`, typically the handler's transaction. An event without encrypted fields comes
-    /// back unchanged, without parsing.
-    public func decrypted(with decryptor: PayloadDecryptor, on database: some PostgresQuerying) async throws -> PersistedEvent {
-        guard PayloadDecryptor.mayContainEncryptedFields(self.payload) else { return self }
-        var event = self
-        event.payload = try await decryptor.decrypt(self.payload, on: database).bytes
-        return event
+    /// back unchanged.
+    public func decrypted(
+        with decryptor: PayloadDecryptor, mappings: [EncryptedFieldMapping] = [], on database: some PostgresQuerying
+    ) async throws -> PersistedEvent {
+        if mappings.isEmpty, !PayloadDecryptor.mayContainEncryptedFields(self.payload) { return self }
+        return try await decryptor.results([self], mappings: mappings, on: database)[0].get().event
     }
 }
 

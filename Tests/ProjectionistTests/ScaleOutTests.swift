@@ -146,8 +146,24 @@ struct ScaleOutTests {
         }
         let takenOver = try await Self.units(config).first { $0.partition == victim.partition }!
         _ = try await Seeder.seedOrders(300, from: 6_000, on: connection)
-        try await eventually("the new owner moves the unit on while the old one is frozen", timeout: .seconds(20)) {
-            try await Self.units(config).first { $0.partition == victim.partition }!.position > takenOver.position
+        do {
+            try await eventually("the new owner moves the unit on while the old one is frozen", timeout: .seconds(30)) {
+                try await Self.units(config).first { $0.partition == victim.partition }!.position > takenOver.position
+            }
+        } catch {
+            // What held the unit: the sessions of the database, then each daemon's log.
+            let sessions = try await connection.query(
+                """
+                SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            for row in sessions {
+                print("session: " + (0..<6).map { (try? row.decode(String?.self, at: $0)) ?? nil }.map { $0 ?? "-" }.joined(separator: " | "))
+            }
+            print("status: \(try await statusJSON(config))")
+            for process in daemons.processes where process.pid != frozenPID { print("daemon \(process.pid):\n\(process.stderr.suffix(3000))") }
+            kill(frozenPID, SIGCONT)
+            throw error
         }
         kill(frozenPID, SIGCONT)
         try await Self.caughtUp(config, head: try await EventStore().latestPosition(on: connection))
