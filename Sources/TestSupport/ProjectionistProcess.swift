@@ -44,35 +44,48 @@ public enum ProjectionistProcess {
         process.environment = merged
         let running = RunningProcess(process: process)
         try process.run()
+        running.startReading()
         return running
     }
 }
 
 /// A child process whose output is collected while it runs (so a full pipe never blocks it).
+///
+/// Each pipe is drained by a thread of its own with blocking reads until end of file, not by a
+/// `readabilityHandler`: a handler's dispatch source outlives a process that is killed and never
+/// finished, and its pipe closing under the source crashed libdispatch's event loop.
 public final class RunningProcess: @unchecked Sendable {
     // Mutable state is only touched under `lock`; Process itself is thread-safe for these calls.
     public let process: Process
     private let lock = NSLock()
     private var out = Data()
     private var err = Data()
+    private var pipesOpen = 2
     private let outPipe = Pipe()
     private let errPipe = Pipe()
 
     init(process: Process) {
         self.process = process
-        let outPipe = self.outPipe
-        let errPipe = self.errPipe
-        process.standardOutput = outPipe
-        process.standardError = errPipe
+        process.standardOutput = self.outPipe
+        process.standardError = self.errPipe
         process.standardInput = FileHandle.nullDevice
-        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.lock.withLock { self?.out.append(data) }
-        }
-        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.lock.withLock { self?.err.append(data) }
-        }
+    }
+
+    /// Starts draining both pipes; call once the process runs.
+    func startReading() {
+        self.drain(self.outPipe.fileHandleForReading) { $0.out.append($1) }
+        self.drain(self.errPipe.fileHandleForReading) { $0.err.append($1) }
+    }
+
+    private func drain(_ handle: FileHandle, into append: @escaping @Sendable (RunningProcess, Data) -> Void) {
+        Thread {
+            while true {
+                let data = handle.availableData  // blocks; empty at end of file (the process exited)
+                if data.isEmpty { break }
+                self.lock.withLock { append(self, data) }
+            }
+            self.lock.withLock { self.pipesOpen -= 1 }
+        }.start()
     }
 
     public var pid: Int32 { self.process.processIdentifier }
@@ -82,18 +95,9 @@ public final class RunningProcess: @unchecked Sendable {
     /// Sends a signal (e.g. SIGTERM).
     public func signal(_ number: Int32) { kill(self.process.processIdentifier, number) }
 
-    /// Waits for the process to exit and returns what it printed.
+    /// Waits for the process to exit and its output to be read to the end, and returns it.
     public func finish() async -> ProjectionistProcess.Output {
-        while self.process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-        // Stop the handlers, then take whatever is still in the pipes.
-        self.outPipe.fileHandleForReading.readabilityHandler = nil
-        self.errPipe.fileHandleForReading.readabilityHandler = nil
-        let restOut = self.outPipe.fileHandleForReading.readDataToEndOfFile()
-        let restErr = self.errPipe.fileHandleForReading.readDataToEndOfFile()
-        self.lock.withLock {
-            self.out.append(restOut)
-            self.err.append(restErr)
-        }
+        while self.process.isRunning || self.lock.withLock({ self.pipesOpen > 0 }) { try? await Task.sleep(for: .milliseconds(20)) }
         return ProjectionistProcess.Output(status: self.process.terminationStatus, stdout: self.stdout, stderr: self.stderr)
     }
 
