@@ -9,6 +9,8 @@ public enum HTTPGet {
     public struct Response: Sendable {
         public var status: Int
         public var body: String
+        /// The header lines as received (names in their case), without the status line.
+        public var headers: [String] = []
     }
 
     /// A port nothing listens on right now (bound to port 0 and released).
@@ -62,7 +64,8 @@ public enum HTTPGet {
         guard parts.count >= 2, let status = Int(parts[1]) else { throw HTTPError(message: "bad status line: \(statusLine)") }
         var body = String(text[headerEnd.upperBound...])
         if text[..<headerEnd.lowerBound].lowercased().contains("transfer-encoding: chunked") { body = Self.unchunk(body) }
-        return Response(status: status, body: body)
+        let headers = text[..<headerEnd.lowerBound].split(separator: "\r\n").dropFirst().map(String.init)
+        return Response(status: status, body: body, headers: headers)
     }
 
     static func unchunk(_ text: String) -> String {

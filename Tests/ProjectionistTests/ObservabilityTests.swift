@@ -75,7 +75,13 @@ struct ObservabilityTests {
         let check = try Self.promtool(body)
         #expect(check.status == 0, "promtool check metrics: \(check.output)")
 
-        #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
+        let health = try HTTPGet.get(port: port, "/healthz")
+        #expect(health.status == 200)
+        // Date (RFC 9110's IMF-fixdate, from the C library) and Server on every response; 404 elsewhere.
+        let date = health.headers.first { $0.lowercased().hasPrefix("date: ") }.map { String($0.dropFirst(6)) } ?? ""
+        #expect(date.range(of: #"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$"#, options: .regularExpression) != nil, "\(health.headers)")
+        #expect(health.headers.contains { $0.lowercased() == "server: projectionist" }, "\(health.headers)")
+        #expect(try HTTPGet.get(port: port, "/nothing-here").status == 404)
         #expect(try HTTPGet.get(port: port, "/readyz").status == 200)
         let status = try HTTPGet.get(port: port, "/status")
         #expect(status.status == 200)
@@ -228,5 +234,12 @@ struct ObservabilityTests {
             let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(bad, file: "p.yaml") }
             #expect(error.keyPath == (bad.hasPrefix("metrics") ? "metrics.listen" : "health.max_lag_events"))
         }
+    }
+
+    @Test("the Date header's format: RFC 9110's IMF-fixdate in GMT")
+    func httpDate() {
+        #expect(HTTPDate.format(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        #expect(HTTPDate.format(951_782_400) == "Tue, 29 Feb 2000 00:00:00 GMT")
+        #expect(HTTPDate.format(1_796_160_605) == "Tue, 01 Dec 2026 21:30:05 GMT")
     }
 }

@@ -78,7 +78,7 @@ public struct Daemon: Sendable {
             let server = HTTPServer(
                 address: address, registry: registry, board: worker.board, started: startedFlag, configuration: self.configuration,
                 liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
-            http.append(.init(service: server.application(), serviceName: "HTTP listener"))
+            http.append(.init(service: try server.service(), serviceName: "HTTP listener"))
             logger.info("Serving /metrics, /healthz, /readyz and /status.", metadata: ["address": "\(address)"])
         }
         let group = ServiceGroup(
