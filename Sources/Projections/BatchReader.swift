@@ -138,8 +138,8 @@ struct BatchReader: Sendable {
 }
 
 /// The events of a unit whose payload did not decrypt, by position, as their latest read found
-/// them: isolation and retry apply events one by one from what a batch read (already
-/// decrypted), and must fail these the same way.
+/// them: their handler fails with that error, in a batch and when isolation and retry apply
+/// events one by one from what a batch read (already decrypted).
 final class UndecryptableEvents: Sendable {
     private let errors = Mutex<[Int64: EncryptionError]>([:])
 
@@ -151,8 +151,23 @@ final class UndecryptableEvents: Sendable {
         }
     }
 
+    /// The errors recorded for `events`, by position (empty, and cheap, while none is recorded).
+    func errors(in events: [PersistedEvent]) -> [Int64: EncryptionError] {
+        self.errors.withLock { errors in
+            guard !errors.isEmpty else { return [:] }
+            return errors.filter { position, _ in events.contains { $0.globalPosition == position } }
+        }
+    }
+
+    /// The handler failure of the first of `events` whose payload did not decrypt.
+    func firstFailure(in events: [PersistedEvent]) -> HandlerError? {
+        let errors = self.errors(in: events)
+        guard !errors.isEmpty else { return nil }
+        return events.lazy.compactMap { event in errors[event.globalPosition].map { HandlerError(event: event, error: $0) } }.first
+    }
+
     /// Throws the decryption error recorded for `event`, if any.
     func check(_ event: PersistedEvent) throws {
-        if let error = self.errors.withLock({ $0[event.globalPosition] }) { throw error }
+        if let error = self.errors(in: [event])[event.globalPosition] { throw error }
     }
 }

@@ -1,4 +1,3 @@
-import Encryption
 import EventStore
 import Logging
 import Postgres
@@ -69,7 +68,7 @@ extension ProjectionRunner {
                         } else { nil }
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
                     let work = BatchWork(
-                        events: events, statements: batch.statements, undecryptable: batch.undecryptable, checkpoint: checkpoint, frontier: frontier,
+                        events: events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
                         highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil)
                     if let projection = self.projection as? any StatementProjection {
                         let previous = inFlight
@@ -142,8 +141,6 @@ extension ProjectionRunner {
         var events: [PersistedEvent]
         /// Per event, statements built ahead (read-ahead batches of a `StatementProjection`).
         var statements: [StatementList]?
-        /// Events whose payload did not decrypt: their handler fails with that error.
-        var undecryptable: [Int64: EncryptionError]
         var checkpoint: Int64
         var frontier: Frontier
         var highestVisible: Int64
@@ -151,12 +148,6 @@ extension ProjectionRunner {
         var token: Int64
         /// The state to record with the checkpoint; nil when the checkpoint did not move.
         var status: ProjectionStatus?
-
-        /// The failure of the first event whose payload did not decrypt, if any.
-        var firstUndecryptable: HandlerError? {
-            guard !self.undecryptable.isEmpty else { return nil }
-            return self.events.lazy.compactMap { event in self.undecryptable[event.globalPosition].map { HandlerError(event: event, error: $0) } }.first
-        }
 
         func failure(_ error: HandlerError) -> BatchFailure {
             BatchFailure(
@@ -184,8 +175,9 @@ extension ProjectionRunner {
         var pipeline = Pipeline()
         var owners: [Int] = []
         owners.reserveCapacity(work.events.count)
+        let undecryptable = self.reader.undecryptable.errors(in: work.events)
         for (index, event) in work.events.enumerated() {
-            let undecryptable = work.undecryptable[event.globalPosition].map { StatementList.failure(HandlerError(event: event, error: $0)) }
+            let undecryptable = undecryptable[event.globalPosition].map { StatementList.failure(HandlerError(event: event, error: $0)) }
             switch undecryptable ?? work.statements.map({ $0[index] }) ?? Self.statements(of: projection, for: event) {
             case .failure(let error):
                 if let previous { try await self.finish(previous, draining: nil, on: connection) }
@@ -226,7 +218,7 @@ extension ProjectionRunner {
     /// Applies a batch through `Projection.handle(batch:in:)` (projections that may read), then
     /// records progress in one pipeline.
     private func apply(_ work: BatchWork, in tx: Transaction) async throws {
-        if let undecryptable = work.firstUndecryptable { throw work.failure(undecryptable) }
+        if let undecryptable = self.reader.undecryptable.firstFailure(in: work.events) { throw work.failure(undecryptable) }
         if !work.events.isEmpty {
             do {
                 try await self.projection.handle(batch: work.events, in: tx)

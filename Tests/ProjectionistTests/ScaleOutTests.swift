@@ -158,7 +158,8 @@ struct ScaleOutTests {
                 WHERE datname = current_database() AND pid <> pg_backend_pid()
                 """)
             for row in sessions {
-                print("session: " + (0..<6).map { (try? row.decode(String?.self, at: $0)) ?? nil }.map { $0 ?? "-" }.joined(separator: " | "))
+                let pid = (try? row.decode(Int32.self, at: 0)).map(String.init) ?? "-"
+                print("session: " + ([pid] + (1..<6).map { ((try? row.decode(String?.self, at: $0)) ?? nil) ?? "-" }).joined(separator: " | "))
             }
             print("status: \(try await statusJSON(config))")
             for process in daemons.processes where process.pid != frozenPID { print("daemon \(process.pid):\n\(process.stderr.suffix(3000))") }
