@@ -39,6 +39,12 @@ public protocol Projection: Sendable {
     /// Encrypted fields in a layout of the application's own (eventsalsa's Go adapters), decrypted
     /// like the self-describing ones when `decryptsPayloads` is on.
     var encryptedFieldMappings: [EncryptedFieldMapping] { get }
+    /// True: the text of its handler errors, wherever it is stored, logged or served (dead
+    /// letters, `last_error`, `status`, the journal), leaves out what may quote a payload's
+    /// values (PostgreSQL's DETAIL and HINT, messages that quote their input: `ErrorRedaction`),
+    /// so that no decrypted value outlives its key. Defaults to `decryptsPayloads`; a projection
+    /// that decrypts on demand (`PersistedEvent.decrypted(with:on:)`) should return true.
+    var redactsErrors: Bool { get }
 
     /// Called on every new connection before the first batch (e.g. to prepare statements).
     func prepare(_ connection: PostgresConnection) async throws
@@ -68,6 +74,7 @@ extension Projection {
     public var replaces: String? { nil }
     public var decryptsPayloads: Bool { false }
     public var encryptedFieldMappings: [EncryptedFieldMapping] { [] }
+    public var redactsErrors: Bool { self.decryptsPayloads }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {
@@ -83,6 +90,8 @@ public struct HandlerError: Error, CustomStringConvertible, Sendable {
     public var underlying: String
     /// The database error, when the handler's SQL failed.
     public var postgres: PostgresError?
+    /// `underlying` without what may quote a value (`ErrorRedaction.text(of:)`).
+    private var redactedUnderlying: String
 
     public init(event: PersistedEvent, error: any Error) {
         self.position = event.globalPosition
@@ -90,6 +99,16 @@ public struct HandlerError: Error, CustomStringConvertible, Sendable {
         self.eventType = event.eventType
         self.underlying = "\(error)"
         self.postgres = error as? PostgresError
+        self.redactedUnderlying = ErrorRedaction.text(of: error)
+    }
+
+    /// This error without what may quote an event's values: DETAIL and HINT, and messages that
+    /// quote their input (for a projection that `redactsErrors`).
+    public func redacted() -> HandlerError {
+        var redacted = self
+        redacted.underlying = self.redactedUnderlying
+        redacted.postgres = self.postgres.map(ErrorRedaction.redacted)
+        return redacted
     }
 
     /// The handler error a failed pipeline statement stands for: `owners[i]` is the index in

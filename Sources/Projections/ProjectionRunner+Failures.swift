@@ -24,7 +24,7 @@ extension ProjectionRunner {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
                     try await tx.query("ROLLBACK TO SAVEPOINT projectionist_event")
-                    failing = (event, handlerError)
+                    failing = (event, self.reported(handlerError))
                     break
                 }
             }
@@ -54,7 +54,7 @@ extension ProjectionRunner {
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
-                    throw handlerError
+                    throw self.reported(handlerError)
                 }
                 var status = self.status
                 status.position = event.globalPosition
@@ -95,6 +95,12 @@ extension ProjectionRunner {
             status.position = event.globalPosition
             status.lastError = error.description
         }
+    }
+
+    /// A handler error as it is stored, logged and served: redacted for a projection that
+    /// `redactsErrors` (no decrypted value may outlive its key in an error's text).
+    func reported(_ error: HandlerError) -> HandlerError {
+        self.projection.redactsErrors ? error.redacted() : error
     }
 
     /// The fencing step that opens each of the runner's transactions (`CheckpointStore.lock`).

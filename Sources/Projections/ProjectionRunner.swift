@@ -84,7 +84,7 @@ public struct ProjectionRunner: Sendable {
             do {
                 action = try await self.perform(action, &machine, &session)
             } catch {
-                let failure = RunnerFailure.classify(error, cancelled: Task.isCancelled)
+                let failure = RunnerFailure.classify(error, cancelled: Task.isCancelled, redacting: self.projection.redactsErrors)
                 if failure == .fenced, let token = session.token {
                     // The coordinator learns it at its next renewal; until then, stop using the stale lease.
                     self.leases.drop(self.name, token: token)

@@ -25,13 +25,19 @@ enum RunnerFailure: Equatable, Sendable {
 
     /// Sorts `error`; `cancelled` tells whether the runner's task was cancelled (our own
     /// cancellation reaches us as `57014` or a closed connection, and is no failure).
-    static func classify(_ error: any Error, cancelled: Bool) -> RunnerFailure {
+    /// `redacting`: the message leaves out what a database or handler error may quote of an
+    /// event's values (`ErrorRedaction`), for a projection that `redactsErrors`.
+    static func classify(_ error: any Error, cancelled: Bool, redacting: Bool = false) -> RunnerFailure {
         if cancelled || error is CancellationError { return .cancelled }
         if error is FencedError { return .fenced }
         if error is RetiredError { return .retired }
         let handler = error as? HandlerError
         let postgres = (error as? PostgresError) ?? handler?.postgres
-        let message = "\(error)"
+        let message =
+            if !redacting { "\(error)" }
+            else if let handler { handler.redacted().description }
+            else if let postgres = error as? PostgresError { ErrorRedaction.text(of: postgres) }
+            else { "\(error)" }
         if let postgres, postgres.isTransient || postgres.sqlState == "55P03" {
             return .transient(message: message, connectionLost: postgres.isConnectionLost)
         }
