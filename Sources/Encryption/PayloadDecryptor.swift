@@ -54,12 +54,25 @@ public struct PayloadDecryptor: Sendable {
     public func results(_ payloads: [[UInt8]], on database: some PostgresQuerying) async throws
         -> [Result<DecryptedPayload, EncryptionError>]
     {
+        try await self.resultsAndKeys(payloads, on: database).results
+    }
+
+    /// `results(_:on:)`, and the data keys it found (those that decrypted, or would have).
+    func resultsAndKeys(_ payloads: [[UInt8]], on database: some PostgresQuerying) async throws
+        -> (results: [Result<DecryptedPayload, EncryptionError>], found: Set<KeyReference>)
+    {
         let parsed = payloads.map { payload in Result { () throws(EncryptionError) in try Self.parse(payload) } }
         let references = Set(parsed.lazy.compactMap { try? $0.get() }.joined().map(\.key))
         let keys = try await self.dataKeys(references, on: database)
-        return zip(payloads, parsed).map { payload, fields in
+        let results = zip(payloads, parsed).map { payload, fields in
             fields.flatMap { fields in Result { () throws(EncryptionError) in try Self.splice(payload, fields: fields, keys: keys) } }
         }
+        return (results, Self.found(keys))
+    }
+
+    /// The references whose data key was in the table.
+    static func found(_ keys: [KeyReference: Result<KeyCache.Entry, EncryptionError>]) -> Set<KeyReference> {
+        Set(keys.lazy.filter { if case .success(.destroyed) = $0.value { false } else { true } }.map(\.key))
     }
 
     /// The data key (or why there is none) of each reference, through the cache.

@@ -16,6 +16,9 @@ struct Batch: Sendable {
     /// Events whose payload could not be decrypted (a projection that decrypts), by position:
     /// their handler fails with this error, the others apply.
     var undecryptable: [Int64: EncryptionError] = [:]
+    /// The data keys its decryption found in the table: a batch read ahead, under another
+    /// snapshot, checks in the transaction that applies it that they are all still there.
+    var keys: Set<KeyReference> = []
 }
 
 /// Reads a projection's next batch: rows out of scope come back as a position only (no payload).
@@ -62,13 +65,61 @@ struct BatchReader: Sendable {
     /// batch's transaction, or the read-ahead's snapshot): a key destroyed before that snapshot is
     /// never used. A payload that fails is left as it was and recorded in `undecryptable`.
     func decrypt(_ batch: inout Batch, with decryptor: PayloadDecryptor, on database: some PostgresQuerying) async throws {
-        for (index, result) in try await decryptor.results(batch.events, mappings: self.mappings, on: database).enumerated() {
+        let decryption = try await decryptor.decrypt(batch.events, mappings: self.mappings, on: database)
+        for (index, result) in decryption.results.enumerated() {
             switch result {
             case .success(let decrypted): batch.events[index] = decrypted.event
             case .failure(let error): batch.undecryptable[batch.events[index].globalPosition] = error
             }
         }
+        batch.keys = decryption.foundKeys
         self.undecryptable.record(batch)
+    }
+
+    /// A batch read ahead, fit to apply in `database`'s transaction: when a data key it was
+    /// decrypted with has been destroyed since (`keys destroy` committed after the read-ahead's
+    /// snapshot), its events are decrypted again from the stored payloads, so that the destroyed
+    /// subject's fields are `null` (and statements built ahead are dropped, to be built anew).
+    func recheck(_ batch: Batch, on database: some PostgresQuerying) async throws -> Batch {
+        guard let decryptor = self.decryptor, !batch.keys.isEmpty else { return batch }
+        let present = try await decryptor.keyStore.keys(batch.keys, on: database)
+        guard present.count < batch.keys.count else { return batch }
+        var fresh = batch
+        fresh.statements = nil
+        fresh.undecryptable = [:]
+        fresh.keys = []
+        fresh.events = try await self.storedEvents(batch.events, on: database)
+        try await self.decrypt(&fresh, with: decryptor, on: database)
+        return fresh
+    }
+
+    /// `events` decrypted again on `database` from their stored payloads, each on its own, for
+    /// the failure path (isolation, retry): what an earlier read decrypted is never applied in a
+    /// later transaction, where the keys may have been destroyed meanwhile. Without decryption
+    /// the events come back as they are.
+    func decryptAgain(_ events: [PersistedEvent], on database: some PostgresQuerying) async throws -> [Result<PersistedEvent, EncryptionError>] {
+        guard let decryptor = self.decryptor, !events.isEmpty else { return events.map { .success($0) } }
+        let stored = try await self.storedEvents(events, on: database)
+        let decryption = try await decryptor.decrypt(stored, mappings: self.mappings, on: database)
+        return decryption.results.map { $0.map(\.event) }
+    }
+
+    /// `events` with the payloads the events table holds (an earlier read may have decrypted them).
+    private func storedEvents(_ events: [PersistedEvent], on database: some PostgresQuerying) async throws -> [PersistedEvent] {
+        let rows = try await database.query(
+            "SELECT global_position, payload FROM \(self.events.quoted) WHERE global_position = ANY($1::text[]::bigint[])",
+            [PostgresTextArray(events.map { String($0.globalPosition) })])
+        var payloads: [Int64: [UInt8]] = [:]
+        for row in rows { payloads[try row.decode(Int64.self, at: 0)] = try row.decode([UInt8].self, at: 1) }
+        return try events.map { event in
+            guard let payload = payloads[event.globalPosition] else {
+                throw PostgresError(
+                    code: .usage, message: "the event at position \(event.globalPosition) is no longer in \(self.events): it cannot be decrypted again")
+            }
+            var stored = event
+            stored.payload = payload
+            return stored
+        }
     }
 
     private func readRows(after checkpoint: Int64, scan: Int, limit events: Int?, on database: some PostgresQuerying) async throws -> Batch {
@@ -138,10 +189,15 @@ struct BatchReader: Sendable {
 }
 
 /// The events of a unit whose payload did not decrypt, by position, as their latest read found
-/// them: their handler fails with that error, in a batch and when isolation and retry apply
-/// events one by one from what a batch read (already decrypted).
+/// them: their handler fails with that error in the batch that applies them. (Isolation and
+/// retry decrypt their events again, in their own transaction: `BatchReader.decryptAgain`.)
+/// Entries at or below the checkpoint are dropped as it moves (`forget(through:)`), and a
+/// lookup costs one dictionary access per event.
 final class UndecryptableEvents: Sendable {
     private let errors = Mutex<[Int64: EncryptionError]>([:])
+
+    /// How many positions are recorded (for tests).
+    var count: Int { self.errors.withLock { $0.count } }
 
     /// Records what reading `batch` found: its failures, and its other events as decrypted.
     func record(_ batch: Batch) {
@@ -151,23 +207,31 @@ final class UndecryptableEvents: Sendable {
         }
     }
 
+    /// Drops the entries at or below `checkpoint`: those events are applied or dead-lettered,
+    /// and a read after a rewind records them again.
+    func forget(through checkpoint: Int64) {
+        self.errors.withLock { errors in
+            guard !errors.isEmpty else { return }
+            errors = errors.filter { $0.key > checkpoint }
+        }
+    }
+
     /// The errors recorded for `events`, by position (empty, and cheap, while none is recorded).
     func errors(in events: [PersistedEvent]) -> [Int64: EncryptionError] {
         self.errors.withLock { errors in
             guard !errors.isEmpty else { return [:] }
-            return errors.filter { position, _ in events.contains { $0.globalPosition == position } }
+            var found: [Int64: EncryptionError] = [:]
+            for event in events { if let error = errors[event.globalPosition] { found[event.globalPosition] = error } }
+            return found
         }
     }
 
     /// The handler failure of the first of `events` whose payload did not decrypt.
     func firstFailure(in events: [PersistedEvent]) -> HandlerError? {
-        let errors = self.errors(in: events)
-        guard !errors.isEmpty else { return nil }
-        return events.lazy.compactMap { event in errors[event.globalPosition].map { HandlerError(event: event, error: $0) } }.first
-    }
-
-    /// Throws the decryption error recorded for `event`, if any.
-    func check(_ event: PersistedEvent) throws {
-        if let error = self.errors(in: [event])[event.globalPosition] { throw error }
+        self.errors.withLock { errors in
+            guard !errors.isEmpty else { return nil }
+            for event in events { if let error = errors[event.globalPosition] { return HandlerError(event: event, error: error) } }
+            return nil
+        }
     }
 }

@@ -47,7 +47,7 @@ extension ProjectionRunner {
                     // position it lacks is at worst a gap that the resolver then finds visible.
                     // (A read on the main connection happens only with nothing in flight: round 1.)
                     let batch =
-                        if let ahead = readAhead, ahead.after == checkpoint { ahead }
+                        if let ahead = readAhead, ahead.after == checkpoint { try await self.recheck(ahead, &inFlight, in: tx) }
                         else { try await self.reader.read(after: checkpoint, scan: scan, limit: plan.batchSize, on: tx) }
                     readAhead = nil
                     let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
@@ -115,6 +115,7 @@ extension ProjectionRunner {
             summary.readAhead = readAhead != nil
             return (summary, status, applied, readAhead, readerFailed)
         }
+        self.reader.undecryptable.forget(through: summary.checkpoint)
         if let readerFailed {
             readAheadFailed = true
             self.dropReader(&session, because: readerFailed)
@@ -134,6 +135,18 @@ extension ProjectionRunner {
             current.eventsPerSecond = rate
         }
         return result
+    }
+
+    /// A batch read ahead (decrypted under the read-ahead's snapshot), checked in `tx` against
+    /// data keys destroyed since (`BatchReader.recheck`). The check is a statement on the main
+    /// connection, so a pipeline still in flight is read first.
+    private func recheck(_ batch: Batch, _ inFlight: inout SentBatch?, in tx: Transaction) async throws -> Batch {
+        guard !batch.keys.isEmpty else { return batch }
+        if let previous = inFlight {
+            inFlight = nil
+            try await self.finish(previous, draining: nil, on: tx.connection)
+        }
+        return try await self.reader.recheck(batch, on: tx)
     }
 
     /// One batch's share of the transaction: its events and what progress it records.

@@ -14,11 +14,13 @@ extension ProjectionRunner {
             let (checkpoint, _) = try await self.lock(token, in: tx)
             guard checkpoint == failure.checkpoint else { return .moved }  // reset meanwhile: start over
             var failing: (PersistedEvent, HandlerError)?
-            for event in failure.events {
+            // Decrypted here, in the transaction that applies them: a key destroyed since the
+            // batch was read must not put its plaintext back.
+            let decrypted = try await self.reader.decryptAgain(failure.events, on: tx)
+            for (event, decryption) in zip(failure.events, decrypted) {
                 try await tx.query("SAVEPOINT projectionist_event")
                 do {
-                    try self.reader.undecryptable.check(event)
-                    try await self.projection.handle(event, in: tx)
+                    try await self.projection.handle(try decryption.get(), in: tx)
                     try await tx.query("RELEASE SAVEPOINT projectionist_event")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
@@ -42,15 +44,15 @@ extension ProjectionRunner {
         }
     }
 
-    /// Applies one event alone, with the checkpoint just before it.
+    /// Applies one event alone, with the checkpoint just before it (decrypted again in its
+    /// transaction, as in `isolate`).
     func retry(_ event: PersistedEvent, token: Int64, on connection: PostgresConnection) async throws -> RetryResult {
         do {
             return try await connection.transaction { tx -> RetryResult in
                 let (checkpoint, _) = try await self.lock(token, in: tx)
                 guard checkpoint == event.globalPosition - 1 else { return .moved }
                 do {
-                    try self.reader.undecryptable.check(event)
-                    try await self.projection.handle(event, in: tx)
+                    try await self.projection.handle(try await self.reader.decryptAgain([event], on: tx)[0].get(), in: tx)
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
