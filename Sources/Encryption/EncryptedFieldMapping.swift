@@ -71,10 +71,15 @@ struct MappedPayload {
             }
             let scopeID = try Self.text(mapping.scopeID, object, aggregateID, what: "scope id", of: mapping)
             let versionText = try Self.text(mapping.keyVersion, object, aggregateID, what: "key version", of: mapping)
-            guard let version = Int(versionText), version >= 1 else {
-                throw EncryptionError(.malformedField, "the key version of mapped field '\(mapping.path)' is not an integer from 1")
+            guard let version = Int(versionText), KeyReference.versions.contains(version) else {
+                throw EncryptionError(
+                    .malformedField, "the key version of mapped field '\(mapping.path)' is not an integer from 1 to \(Int32.max)")
             }
-            self.fields.append(Field(mapping: mapping, key: KeyReference(scope: mapping.scope, scopeID: scopeID, version: version), ciphertext: Array(ciphertext)))
+            let key = KeyReference(scope: mapping.scope, scopeID: scopeID, version: version)
+            guard key.isStorable else {
+                throw EncryptionError(.malformedField, "the scope or scope id of mapped field '\(mapping.path)' contains a NUL character")
+            }
+            self.fields.append(Field(mapping: mapping, key: key, ciphertext: Array(ciphertext)))
         }
     }
 

@@ -14,4 +14,14 @@ public struct KeyReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(self.scope)/\(self.scopeID) v\(self.version)" }
+
+    /// The versions the key table holds (`key_version INT`, checked `> 0`): 1 to 2³¹ − 1.
+    public static let versions: ClosedRange<Int> = 1...Int(Int32.max)
+
+    /// Whether the key table could hold this reference, so that looking it up cannot fail: a
+    /// version in `versions`, and a scope and scope id without NUL (PostgreSQL text holds none).
+    /// A payload's reference that is not is a malformed field, which fails its own event only.
+    public var isStorable: Bool {
+        Self.versions.contains(self.version) && !self.scope.utf8.contains(0) && !self.scopeID.utf8.contains(0)
+    }
 }

@@ -136,14 +136,14 @@ public struct PayloadDecryptor: Sendable {
             try JSONScanner.encryptedFields(in: buffer).map { location in
                 let body = Data(buffer[location.bodyRange])
                 guard let decoded = try? JSONDecoder().decode(EncryptedField.Body.self, from: body),
-                    decoded.key_version >= 1, let ciphertext = Data(base64Encoded: decoded.ciphertext),
-                    ciphertext.count >= Envelope.nonceSize + Envelope.tagSize
+                    KeyReference(scope: decoded.scope, scopeID: decoded.scope_id, version: decoded.key_version).isStorable,
+                    let ciphertext = Data(base64Encoded: decoded.ciphertext), ciphertext.count >= Envelope.nonceSize + Envelope.tagSize
                 else {
                     throw EncryptionError(
                         .malformedField,
                         "the encrypted field at '\(location.path)' is malformed: \"\(EncryptedField.marker)\" needs "
-                            + "scope and scope_id (strings), key_version (an integer from 1) and ciphertext (base64 of "
-                            + "[nonce][ciphertext][tag])")
+                            + "scope and scope_id (strings without NUL), key_version (an integer from 1 to \(Int32.max)) and "
+                            + "ciphertext (base64 of [nonce][ciphertext][tag])")
                 }
                 return Field(
                     location: location,
