@@ -84,6 +84,13 @@ public struct KeyStore: Sendable {
         return result.affectedRows
     }
 
+    /// How many versions of the subject's data key the table holds (revoked ones included).
+    public func versionCount(scope: String, scopeID: String, on database: some PostgresQuerying) async throws -> Int {
+        let rows = try await database.query(
+            "SELECT count(*) FROM \(self.table.quoted) WHERE scope = $1 AND scope_id = $2", [scope, scopeID])
+        return Int(try rows[0].decode(Int64.self, at: 0))
+    }
+
     /// The plaintext data key of a stored key, unwrapped with the keyring.
     /// - Throws: `EncryptionError.unknownSystemKey` when the keyring lacks its system key,
     ///   `.decryptionFailed` when the wrapped key does not authenticate.

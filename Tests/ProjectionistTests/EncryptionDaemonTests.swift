@@ -136,7 +136,7 @@ struct EncryptionDaemonTests {
         let destroy = try await ProjectionistProcess.run(["keys", "destroy", Self.scope, "c1", "--config", config])
         #expect(destroy.status == 0, "\(destroy.stderr)")
         #expect(destroy.stdout.contains("destroyed 2 version(s)"), "\(destroy.stdout)")
-        #expect(destroy.stderr.contains("Destroyed a subject's data keys") && destroy.stderr.contains("c1"), "the audit line: \(destroy.stderr)")
+        #expect(destroy.stderr.contains("Destroyed 2 version(s) of a subject's data key") && destroy.stderr.contains("c1"), "the audit line: \(destroy.stderr)")
         let reset = try await ProjectionistProcess.run(["reset", "order_emails", "--config", config])
         #expect(reset.status == 0, "\(reset.stderr)")
         try await eventually("the rebuild applied all 7 orders") { try await Self.emails(connection).count == 7 }

@@ -54,11 +54,13 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Destroy every version of a subject's data key (crypto-shredding); audited in the log.",
             discussion: """
                 Encrypted fields of that subject can never be decrypted again: projections with decrypt: true see them \
-                as null (reset a projection to rebuild its read model without them). Cannot be undone.
+                as null (reset a projection to rebuild its read model without them). Cannot be undone. On a terminal it \
+                asks for confirmation first (--yes skips it); without a terminal on stdin it does not ask.
                 """)
 
         @Argument(help: "The key's scope, e.g. customer-pii.") var scope: String
         @Argument(help: "The subject within the scope, e.g. customer-42.") var scopeID: String
+        @Flag(name: [.short, .long], help: "Do not ask for confirmation on a terminal.") var yes = false
         @OptionGroup var options: ConfigOption
 
         func run() async throws {
@@ -66,18 +68,35 @@ struct KeysCommand: AsyncParsableCommand {
                 let config = try self.options.load()
                 let keyStore = try config.keyStore()
                 let connection = try await config.connect(for: "keys")
+                let subject = "scope '\(self.scope)', scope_id '\(self.scopeID)'"
+                if !self.yes, isatty(STDIN_FILENO) == 1 {
+                    let versions = try await keyStore.versionCount(scope: self.scope, scopeID: self.scopeID, on: connection)
+                    if versions > 0, !Self.confirm("destroy \(versions) version(s) of the data key of \(subject) in \(keyStore.table)?") {
+                        printError("not confirmed: nothing destroyed")
+                        throw ExitCode.failure
+                    }
+                }
                 let destroyed = try await connection.transaction { tx in
                     try await keyStore.destroyKeys(scope: self.scope, scopeID: self.scopeID, on: tx)
                 }
-                Operator.audit(
-                    "Destroyed a subject's data keys.",
-                    ["scope": "\(self.scope)", "scope_id": "\(self.scopeID)", "versions": "\(destroyed)", "table": "\(keyStore.table)"])
+                let metadata: Logger.Metadata = [
+                    "scope": "\(self.scope)", "scope_id": "\(self.scopeID)", "versions": "\(destroyed)", "table": "\(keyStore.table)",
+                ]
                 if destroyed == 0 {
-                    print("no data key for scope '\(self.scope)', scope_id '\(self.scopeID)' in \(keyStore.table): nothing destroyed")
+                    Operator.audit("No data key to destroy for the subject: nothing destroyed.", metadata)
+                    print("no data key for \(subject) in \(keyStore.table): nothing destroyed")
                 } else {
-                    print("destroyed \(destroyed) version(s) of the data key of scope '\(self.scope)', scope_id '\(self.scopeID)'")
+                    Operator.audit("Destroyed \(destroyed) version(s) of a subject's data key.", metadata)
+                    print("destroyed \(destroyed) version(s) of the data key of \(subject)")
                 }
             }
+        }
+
+        /// Asks on stderr; true when the answer read from stdin is `yes` (or `y`).
+        static func confirm(_ question: String) -> Bool {
+            FileHandle.standardError.write(Data("\(question) This cannot be undone. Type yes to confirm: ".utf8))
+            let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
+            return answer == "yes" || answer == "y"
         }
     }
 }
