@@ -111,7 +111,7 @@ struct EncryptionDaemonTests {
             keyStore: KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: active)))
     }
 
-    @Test("decrypt: true projects the plaintext; after a rotation old and new events decrypt; destroy + reset rebuilds with that customer's emails null and no dead letters; nothing secret in the log")
+    @Test("decrypt: true projects the plaintext; after a rotation old and new events decrypt; a decrypted email a constraint refuses is dead-lettered without it; destroy + reset rebuilds with that customer's emails null; nothing secret in the log")
     func projectRotateDestroyRebuild() async throws {
         let setup = try await Self.setUp("encdaemon", keys: ["k1"], active: "k1")
         defer { setup.remove() }
@@ -132,6 +132,13 @@ struct EncryptionDaemonTests {
         #expect(afterRotation["o7"] == "buyer7@example.com")
         #expect(afterRotation["o1"] == "buyer1@example.com")
 
+        // The error path: o8's decrypted email breaks a constraint (PostgreSQL's DETAIL quotes the
+        // failing row); it is dead-lettered, and neither the dead letter nor the log holds it.
+        try await connection.query("ALTER TABLE order_emails ADD CONSTRAINT order_emails_not_blocked CHECK (email NOT LIKE '%@blocked.example')")
+        try await Self.placeOrder("o8", customer: "c9", email: "mallory@blocked.example", keyStore: keyStore, on: connection)
+        let o8 = try await EventStore().latestPosition(on: connection)
+        try await Self.caughtUp(config, connection)
+
         // Forget c1: its keys destroyed (audited), then a rebuild from 0 while the daemon runs.
         let destroy = try await ProjectionistProcess.run(["keys", "destroy", Self.scope, "c1", "--config", config])
         #expect(destroy.status == 0, "\(destroy.stderr)")
@@ -144,14 +151,20 @@ struct EncryptionDaemonTests {
         let rebuilt = try await Self.emails(connection)
         for order in ["o1", "o4", "o7"] { #expect(rebuilt[order] == .some(nil), "\(order) belongs to the forgotten customer: \(String(describing: rebuilt[order]))") }
         for order in ["o2", "o3", "o5", "o6"] { #expect(rebuilt[order]??.hasSuffix("@example.com") == true) }
-        let deadLetters = try await connection.query("SELECT count(*) FROM consumer_dead_letters")[0].decode(Int64.self, at: 0)
-        #expect(deadLetters == 0)
+        // o8, once before the rebuild and once in it; no other event.
+        let deadLetters = try await connection.query("SELECT global_position, error FROM consumer_dead_letters")
+        #expect(try deadLetters.map { try $0.decode(Int64.self, at: 0) } == [o8, o8])
+        for letter in deadLetters {
+            let error = try letter.decode(String.self, at: 1)
+            #expect(error.contains("order_emails_not_blocked") && error.contains("23514") && !error.contains("@blocked.example"), "\(error)")
+        }
 
         daemon.signal(SIGTERM)
         let finished = await daemon.finish()
         #expect(finished.status == 0)
         let log = finished.stdout + finished.stderr
-        #expect(!log.contains("@example.com"), "a decrypted value reached the log")
+        #expect(!log.contains("@example.com") && !log.contains("@blocked.example"), "a decrypted value reached the log")
+        #expect(log.contains("order_emails_not_blocked"), "the dead-lettering was logged, naming the constraint")
         for key in keys.values { #expect(!log.contains(key.withUnsafeBytes { Data($0).base64EncodedString() })) }
     }
 
@@ -182,19 +195,28 @@ struct EncryptionDaemonTests {
         #expect(try await Self.emails(connection) == Dictionary(uniqueKeysWithValues: (1...5).map { ("o\($0)", "buyer\($0)@example.com") }))
     }
 
-    @Test("bad keyrings are refused at start with exit 78 naming the file, before anything runs")
+    @Test("bad keyrings are refused at start with exit 78 naming the file, before anything runs: no event applied, no plaintext")
     func badKeyrings() async throws {
-        let setup = try await Self.setUp("enckeyring", keys: ["k1"], active: "k1")
+        let setup = try await Self.setUp("enckeyring", keys: ["k1", "k2"], active: "k1")
         defer { setup.remove() }
-        let (db, directory, good, connection, keyStore) = (setup.db, setup.directory, setup.config, setup.connection, setup.keyStore)
+        let (db, directory, good, connection, keyStore, keys) = (setup.db, setup.directory, setup.config, setup.connection, setup.keyStore, setup.keys)
+        // o1's data key under k1, o2's under k2: a daemon that started anyway would decrypt at
+        // least o2 in every case below but the last two, and project its email.
         try await Self.placeOrder("o1", customer: "c1", email: "buyer1@example.com", keyStore: keyStore, on: connection)
+        let underK2 = KeyStore(keyring: try SystemKeyring(keys: keys, activeKeyID: "k2"))
+        try await Self.placeOrder("o2", customer: "c2", email: "buyer2@example.com", keyStore: underK2, on: connection)
         let keyFile = "\(directory)/k1.key"
 
         func refused(_ config: String, naming expected: String, _ comment: Comment) async throws {
-            let run = try await ProjectionistProcess.run(["run", "--config", config])
-            #expect(run.status == 78, "\(comment): \(run.stderr)")
+            let daemon = try ProjectionistProcess.start(["run", "--config", config])
+            let exited = try await poll(timeout: .seconds(20), every: .milliseconds(50)) { !daemon.process.isRunning }
+            if !exited { daemon.signal(SIGKILL) }
+            let run = await daemon.finish()
+            #expect(exited && run.status == 78, "\(comment): \(run.stderr)")
             #expect(run.stderr.contains(expected), "\(comment): \(run.stderr)")
-            #expect(!run.stderr.contains("@example.com"), "\(comment)")
+            #expect(!(run.stdout + run.stderr).contains("@example.com"), "\(comment)")
+            let applied = try await connection.query("SELECT count(*) FROM order_emails")[0].decode(Int64.self, at: 0)
+            #expect(applied == 0, "\(comment): an event was applied before the refusal")
         }
         // Readable by others.
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keyFile)
@@ -209,13 +231,14 @@ struct EncryptionDaemonTests {
         // The active key's file missing.
         try original.write(toFile: keyFile, atomically: false, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyFile)
-        let otherActive = Self.config(db, keys: directory, active: "k2")
+        let otherActive = Self.config(db, keys: directory, active: "k3")
         defer { TemporaryFile.remove(otherActive) }
-        try await refused(otherActive, naming: "active system key 'k2'", "the active key missing")
-        // The table's data keys under a system key the keyring lacks.
-        try Self.writeKey("k2", in: directory)
+        try await refused(otherActive, naming: "active system key 'k3'", "the active key missing")
+        // The table's data keys under a system key the keyring lacks (o2's k2 is there).
+        let activeK2 = Self.config(db, keys: directory, active: "k2")
+        defer { TemporaryFile.remove(activeK2) }
         try FileManager.default.removeItem(atPath: keyFile)
-        try await refused(otherActive, naming: keyFile, "data keys under a system key the keyring lacks")
+        try await refused(activeK2, naming: keyFile, "data keys under a system key the keyring lacks")
         // decrypt: true without a keyring.
         let noKeyring = Self.config(db, keys: directory, active: "k2", encryption: false)
         defer { TemporaryFile.remove(noKeyring) }
@@ -226,26 +249,25 @@ struct EncryptionDaemonTests {
         try await refused(missing, naming: "\(directory)/nowhere", "a missing key directory")
     }
 
-    @Test("an event whose ciphertext was altered is dead-lettered (on_error: skip) naming scope and version, never the value; the others apply")
+    @Test("an event whose ciphertext was altered is dead-lettered (on_error: skip) naming scope and version, never a value (not even its other field, which decrypted); the others apply")
     func alteredCiphertext() async throws {
         let setup = try await Self.setUp("encaltered", keys: ["k1"], active: "k1")
         defer { setup.remove() }
         let (config, connection, keyStore) = (setup.config, setup.connection, setup.keyStore)
-        for index in 1...3 {
-            try await Self.placeOrder("o\(index)", customer: "c\(index)", email: "buyer\(index)@example.com", keyStore: keyStore, on: connection)
+        try await Self.placeOrder("o1", customer: "c1", email: "buyer1@example.com", keyStore: keyStore, on: connection)
+        // o2: a name that decrypts, then an email whose ciphertext has a bit flipped. Decryption
+        // opens the name before it fails on the email: that plaintext exists in the daemon, and
+        // must reach neither the dead letter nor the log.
+        try await connection.transaction { tx in
+            let encryptor = FieldEncryptor(keyStore: keyStore)
+            let name = try await encryptor.encrypt("Secret Name Two", scope: Self.scope, scopeID: "c2", on: tx)
+            var email = try await encryptor.encrypt("buyer2@example.com", scope: Self.scope, scopeID: "c2", on: tx)
+            email.ciphertext[email.ciphertext.count - 1] ^= 1
+            let payload = #"{"customer_id": "c2", "customer_name": \#(String(decoding: name.jsonBytes, as: UTF8.self)), "customer_email": \#(String(decoding: email.jsonBytes, as: UTF8.self))}"#
+            _ = try await EventStore().append(
+                [Event(aggregateType: "Order", aggregateID: "o2", eventType: "OrderPlaced", payload: Array(payload.utf8))], expected: .noStream, in: tx)
         }
-        // Flip a bit of o2's ciphertext (the payload is text; the ciphertext base64).
-        let row = try await connection.query("SELECT payload FROM events WHERE aggregate_id = 'o2'")[0]
-        var payload = try JSONSerialization.jsonObject(with: Data(try row.decode([UInt8].self, at: 0))) as! [String: Any]
-        var field = payload["customer_email"] as! [String: Any]
-        var body = field["$encrypted"] as! [String: Any]
-        var ciphertext = Data(base64Encoded: body["ciphertext"] as! String)!
-        ciphertext[ciphertext.count - 1] ^= 1
-        body["ciphertext"] = ciphertext.base64EncodedString()
-        field["$encrypted"] = body
-        payload["customer_email"] = field
-        try await connection.query(
-            "UPDATE events SET payload = $1 WHERE aggregate_id = 'o2'", [Array(try JSONSerialization.data(withJSONObject: payload))])
+        try await Self.placeOrder("o3", customer: "c3", email: "buyer3@example.com", keyStore: keyStore, on: connection)
 
         let daemon = try ProjectionistProcess.start(["run", "--config", config])
         defer { daemon.signal(SIGKILL) }
@@ -256,7 +278,11 @@ struct EncryptionDaemonTests {
         #expect(letters.count == 1)
         let error = try letters.first?.decode(String.self, at: 1) ?? ""
         #expect(error.contains(Self.scope) && error.contains("c2") && error.contains("does not decrypt"), "\(error)")
-        #expect(!error.contains("@example.com"))
+        daemon.signal(SIGTERM)
+        let log = await daemon.finish()
+        for (place, text) in [("the dead letter", error), ("the log", log.stdout + log.stderr)] {
+            #expect(!text.contains("Secret Name") && !text.contains("@example.com"), "\(place) quotes a decrypted value: \(text)")
+        }
     }
 
     @Test("decrypt as a list maps fields of an application's own layout (base64 of the value's bytes, scope id and version in other fields); destroyed keys give null there too")
