@@ -2,9 +2,10 @@ import Encryption
 import EventStore
 import Foundation
 import Postgres
-import Projections
 import TestSupport
 import Testing
+
+@testable import Projections
 
 /// `ErrorRedaction` on errors the real server raises with a value in them.
 @Suite(.timeLimit(.minutes(1)))
@@ -74,5 +75,26 @@ struct ErrorRedactionTests {
         #expect(redacted.description.contains("position 7") && redacted.postgres?.sqlState == "23505" && redacted.postgres?.detail == nil)
         #expect(!"\(redacted.postgres.map { "\($0)" } ?? "")".contains(Self.secret))
         #expect(!HandlerError(event: Self.event(), error: Thrown()).redacted().description.contains(Self.secret))
+    }
+
+    @Test("the runner's failure messages (transient, permanent, handler) are redacted for a projection that redactsErrors, and only then")
+    func classifiedMessages() {
+        let deadlock = PostgresError(code: .server, message: "deadlock detected", sqlState: "40P01", detail: "row (\(Self.secret))")
+        let wrapped = HandlerError(event: Self.event(), error: deadlock)
+        for error in [deadlock as any Error, wrapped] {
+            guard case .transient(let message, _) = RunnerFailure.classify(error, cancelled: false, redacting: true) else {
+                Issue.record("\(error) is transient")
+                continue
+            }
+            #expect(!message.contains(Self.secret) && message.contains("40P01") && message.contains("deadlock detected"), "\(message)")
+            guard case .transient(let full, _) = RunnerFailure.classify(error, cancelled: false) else { continue }
+            #expect(full.contains(Self.secret), "without redaction the detail stays: \(full)")
+        }
+        let permanent = PostgresError(code: .server, message: "value \"\(Self.secret)\" is out of range", sqlState: "22003")
+        guard case .permanent(let message, _) = RunnerFailure.classify(permanent, cancelled: false, redacting: true) else {
+            Issue.record("22003 outside a handler is permanent")
+            return
+        }
+        #expect(!message.contains(Self.secret) && message.contains("22003"), "\(message)")
     }
 }
