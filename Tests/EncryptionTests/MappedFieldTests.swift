@@ -66,6 +66,7 @@ import Testing
             Self.event(#"{"email": "\#(good)"}"#, position: 2),
             Self.event(#"{"email": "\#(altered)", "v": 1}"#, position: 3),
             Self.event(#"{"email": "\#(good)", "v": "1"}"#, position: 4),
+            Self.event(#"{"email": "\#(good)", "v": 3000000000}"#, position: 5),
         ]
         let results = try await PayloadDecryptor(keyStore: store).results(events, mappings: mapping, on: connection)
         let messages = results.map { result -> String in if case .failure(let error) = result { "\(error)" } else { "" } }
@@ -73,6 +74,7 @@ import Testing
         #expect(messages[1].contains("key version of mapped field 'email' is missing"), "\(messages[1])")
         #expect(messages[2].contains("does not decrypt") && messages[2].contains("alice"), "\(messages[2])")
         #expect(try Self.object(try results[3].get().event)["email"] as? String == "secret-value")
+        #expect(messages[4].contains("not an integer from 1 to 2147483647"), "a version beyond the table's INT fails its event: \(messages[4])")
         #expect(!messages.joined().contains("secret-value"))
     }
 }
