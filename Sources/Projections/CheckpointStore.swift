@@ -90,21 +90,26 @@ public struct CheckpointStore: Sendable {
     /// with `reset` and any other instance), and returns the checkpoint and the log's head.
     /// The same statement tags the transaction (`SessionTag`) and lets the server end it when
     /// it idles longer than `idleTimeout` (a frozen owner then cannot hold the row for ever).
+    /// It never creates the row (`ensureRow` does, at the runner's start).
     /// - Throws: `FencedError` when the row carries a newer token: another instance owns the
     ///   unit now, and nothing of this transaction may commit. `RetiredError` when a successor
-    ///   took the projection's views over.
+    ///   took the projection's views over. `CheckpointDeletedError` when the row is gone.
     func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
         let milliseconds = max(1, idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000)
         let result = try await tx.query(
             """
             WITH session AS MATERIALIZED (
                 SELECT set_config('idle_in_transaction_session_timeout', $3, true), set_config('application_name', $4, true))
-            INSERT INTO \(self.checkpoints) AS c (consumer_name, last_position, fencing_token) SELECT $1, 0, $2 FROM session
-            ON CONFLICT (consumer_name) DO UPDATE SET fencing_token = $2 WHERE c.fencing_token <= $2
+            UPDATE \(self.checkpoints) AS c SET fencing_token = $2 FROM session
+            WHERE c.consumer_name = $1 AND c.fencing_token <= $2
             RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted)),
                 c.retired_at IS NOT NULL, c.successor
             """, [name, token, "\(milliseconds)", SessionTag.applicationName(unit: name, token: token)])
-        guard let row = result.first else { throw FencedError(unit: name, token: token) }
+        guard let row = result.first else {
+            let exists = try await tx.query("SELECT 1 FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
+            if exists.isEmpty { throw CheckpointDeletedError(unit: name) }
+            throw FencedError(unit: name, token: token)
+        }
         if try row.decode(Bool.self, at: 2) { throw RetiredError(unit: name, successor: try row.decode(String?.self, at: 3)) }
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
     }

@@ -66,6 +66,17 @@ public struct ProjectionRunner: Sendable {
         var token: Int64?
         /// Events applied per second lately (for `status`'s rate and ETA).
         var rate = RateMeter()
+        /// Whether this run created its checkpoint row if missing (once, at start: a row that
+        /// goes later was deleted on purpose and is never recreated).
+        var rowEnsured = false
+    }
+
+    /// Why the run ended.
+    enum Ending {
+        case shutdown
+        case retired
+        /// The checkpoint row was deleted: the unit shows `failed` with this error.
+        case deleted(String)
     }
 
     /// Runs until the task is cancelled; then the owner records the state `stopped`.
@@ -74,11 +85,11 @@ public struct ProjectionRunner: Sendable {
         var session = Session()
         self.board.update(self.name) { $0.state = .catchingUp }
         var action = machine.start()
-        var retired = false
+        var ending = Ending.shutdown
         while true {
             if Task.isCancelled, !action.isStop { action = machine.cancelled() }
             if case .stop(let record) = action {
-                await self.stop(record: record, retired: retired, &session)
+                await self.stop(record: record, ending: ending, &session)
                 return
             }
             do {
@@ -90,8 +101,12 @@ public struct ProjectionRunner: Sendable {
                     self.leases.drop(self.name, token: token)
                 }
                 if failure == .retired {
-                    retired = true
+                    ending = .retired
                     self.logger.info("Retired: a successor took over the published views; this version stops.", metadata: ["reason": "\(error)"])
+                }
+                if case .deleted(let message) = failure {
+                    ending = .deleted(message)
+                    self.logger.error("Checkpoint row deleted; this unit stops.", metadata: ["unit": "\(self.name)", "error": "\(message)"])
                 }
                 action = machine.failed(failure, now: .now)
             }
@@ -276,7 +291,10 @@ public struct ProjectionRunner: Sendable {
     private func connection(_ session: inout Session) async throws -> PostgresConnection {
         if let connection = session.connection { return connection }
         let connection = try await PostgresConnection.connect(self.database)
-        try await self.checkpoints.ensureRow(self.name, on: connection)
+        if !session.rowEnsured {
+            try await self.checkpoints.ensureRow(self.name, on: connection)
+            session.rowEnsured = true
+        }
         try await self.projection.prepare(connection)
         session.connection = connection
         let pid = await connection.backendPID
@@ -293,8 +311,18 @@ public struct ProjectionRunner: Sendable {
 
     /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
     /// `stopped` would overwrite the state of the instance that runs it.
-    private func stop(record: Bool, retired: Bool = false, _ session: inout Session) async {
-        self.board.update(self.name) { $0.state = retired ? .retired : .stopped; $0.busySince = nil }
+    private func stop(record: Bool, ending: Ending, _ session: inout Session) async {
+        self.board.update(self.name) { status in
+            status.busySince = nil
+            status.ended = true
+            switch ending {
+            case .shutdown: status.state = .stopped
+            case .retired: status.state = .retired
+            case .deleted(let message):
+                status.state = .failed
+                status.lastError = message
+            }
+        }
         if let reader = session.readerConnection {
             session.readerConnection = nil
             await Task { await reader.close() }.value

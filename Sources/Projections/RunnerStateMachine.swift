@@ -129,6 +129,12 @@ struct RunnerStateMachine {
             // A successor serves the views now: this version's work is done.
             self.state = .stopped
             return .stop(recordState: false)
+        case .deleted:
+            // The row went (reset into another layout, drop): recreating it would re-apply every
+            // event into a read model just truncated. Stop the unit; there is no row to record in.
+            self.owned = false
+            self.state = .stopped
+            return .stop(recordState: false)
         case .transient(let message, let lost), .permanent(let message, let lost):
             let transient = failure.isTransient
             if lost { self.connected = false; self.owned = false }
