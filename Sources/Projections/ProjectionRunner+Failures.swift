@@ -19,7 +19,9 @@ extension ProjectionRunner {
                 do {
                     try self.reader.undecryptable.check(event)
                     try await self.projection.handle(event, in: tx)
-                    try await tx.query("RELEASE SAVEPOINT projectionist_event")
+                    // The event's deferred constraints, checked now (the COMMIT would blame no
+                    // event); rolling the check's savepoint back keeps the constraints' modes.
+                    try await tx.execute(script: Self.checkDeferred + "; RELEASE SAVEPOINT projectionist_event")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
@@ -42,6 +44,11 @@ extension ProjectionRunner {
         }
     }
 
+    /// Checks the deferred constraints (and constraint triggers) pending so far, under a
+    /// savepoint rolled back afterwards so that every constraint keeps its mode.
+    static let checkDeferred =
+        "SAVEPOINT projectionist_check; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT projectionist_check"
+
     /// Applies one event alone, with the checkpoint just before it.
     func retry(_ event: PersistedEvent, token: Int64, on connection: PostgresConnection) async throws -> RetryResult {
         do {
@@ -51,6 +58,8 @@ extension ProjectionRunner {
                 do {
                     try self.reader.undecryptable.check(event)
                     try await self.projection.handle(event, in: tx)
+                    // Its deferred constraints now, so that a failure is this event's.
+                    try await tx.query("SET CONSTRAINTS ALL IMMEDIATE")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
