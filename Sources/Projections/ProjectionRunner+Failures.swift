@@ -121,7 +121,7 @@ extension ProjectionRunner {
             "Projection stopped at a failing event (on_error: stop).",
             metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
         // The row first, then the live status: whoever sees `failed` live finds it stored too.
-        try await self.checkpoints.recordState(self.name, token: token, status: parked, on: connection)
+        try await self.recordState(token: token, status: parked, on: connection)
         self.board.update(self.name) { $0 = parked }
     }
 }

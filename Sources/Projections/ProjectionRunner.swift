@@ -150,7 +150,7 @@ public struct ProjectionRunner: Sendable {
         case .wait(let wait):
             if wait.closeReader { await self.closeReader(&session) }
             if wait.recordStateFirst, let connection = session.connection, machine.owned, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             let woken = await self.pause(until: wait.until)
@@ -168,7 +168,7 @@ public struct ProjectionRunner: Sendable {
             self.showGap(recheck.first, session.gapHolders)
             if recheck.warn { self.warnGap(recheck, session.gapHolders.first) }
             if recheck.recordStateFirst, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             try await Task.sleep(for: recheck.after)
@@ -220,7 +220,7 @@ public struct ProjectionRunner: Sendable {
         case .checkParked(let delay, let recordStateFirst):
             let connection = try await self.connection(&session)
             if recordStateFirst, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             _ = await self.pause(until: .now + delay)
@@ -242,8 +242,10 @@ public struct ProjectionRunner: Sendable {
             }
             if let failed = reconnect.failed {
                 self.logger.error("Projection failed; retrying later.", metadata: ["error": "\(failed)", "retry.in": "\(reconnect.after)"])
-                if let connection = session.connection, machine.owned, let token = session.token {
-                    try? await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                // The owner records it, also one that never committed (its first batch, or its SQL
+                // could not be prepared): this instance owns the unit while it holds the lease.
+                if let token = self.leases.token(for: self.name) ?? (machine.owned ? session.token : nil) {
+                    await self.recordFailure(token: token, session)
                 }
             } else {
                 self.logger.warning(
@@ -339,6 +341,25 @@ public struct ProjectionRunner: Sendable {
             if record, let token { try? await checkpoints.recordState(name, token: token, status: status, on: connection) }
             await connection.close()
         }.value
+    }
+
+    /// Records the runner's state in its row, marked busy: a heartbeat that waits on the row's
+    /// lock (`reset` holds it through its SQL) waits on the server, and the runner is alive.
+    func recordState(token: Int64, status: ProjectionStatus? = nil, on connection: PostgresConnection) async throws {
+        let status = status ?? self.status
+        try await self.busy { try await self.checkpoints.recordState(self.name, token: token, status: status, on: connection) }
+    }
+
+    /// Records `failed` (the board's state and error) in the row, on the runner's connection or,
+    /// when it has none (it failed while opening it), on a short-lived one; never throws.
+    private func recordFailure(token: Int64, _ session: Session) async {
+        if let connection = session.connection {
+            try? await self.recordState(token: token, on: connection)
+            return
+        }
+        guard let connection = try? await PostgresConnection.connect(self.database) else { return }
+        try? await self.recordState(token: token, on: connection)
+        await connection.close()
     }
 
     // MARK: - Liveness
