@@ -190,14 +190,23 @@ public struct CheckpointStore: Sendable {
             ])
     }
 
-    /// One audit row per position passed over (none twice for the same projection and
-    /// position), with the columns eventsalsa/worker's table requires too: `worker_id` (this
-    /// store's instance), `skip_to_position` (the checkpoint the runner moves to; default the
-    /// range's last position) and `first_seen_at` (when the runner first met the gap; default now).
+    /// Dead ranges longer than this many positions are audited as one row (see `auditStatement`).
+    public static let auditRowPerPositionLimit: Int64 = 1000
+
+    /// The audit rows of a dead range passed over (none twice for the same projection and
+    /// position): one row per position, or for a range longer than `auditRowPerPositionLimit`
+    /// (a sequence moved forward, a mass rollback) one row with `gap_position` its first
+    /// position and `skip_to_position` its last. The columns eventsalsa/worker's table requires
+    /// are filled too: `worker_id` (this store's instance), `skip_to_position` (the checkpoint
+    /// the runner moves to; default the range's last position) and `first_seen_at` (when the
+    /// runner first met the gap; default now).
     func auditStatement(
         _ name: String, _ range: DeadRange, highestVisible: Int64, skipTo: Int64? = nil, firstSeenAt: Date? = nil
     ) -> (String, [any PostgresEncodable]) {
         let gaps = self.schema.gapSkipsTable.quoted
+        let low = range.positions.lowerBound
+        let high = range.positions.upperBound
+        let long = high - low >= Self.auditRowPerPositionLimit
         return (
             """
             INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position, worker_id, skip_to_position, first_seen_at)
@@ -205,8 +214,8 @@ public struct CheckpointStore: Sendable {
             WHERE NOT EXISTS (SELECT 1 FROM \(gaps) s WHERE s.consumer_name = $1 AND s.gap_position = g)
             """,
             [
-                name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible,
-                self.instanceID, skipTo ?? range.positions.upperBound, firstSeenAt,
+                name, low, long ? low : high, range.reason.rawValue, highestVisible,
+                self.instanceID, long ? high : (skipTo ?? high), firstSeenAt,
             ]
         )
     }
