@@ -21,15 +21,15 @@ struct DeletedCheckpointTests {
         try await connection.query("DELETE FROM counter_log WHERE projection = 'cnt'")
         try await connection.query("DELETE FROM counters WHERE projection = 'cnt'")
         _ = try await appendOrder("b", lines: 1, on: connection)
-        try await eventually("the unit reports that its row was deleted") {
-            running.status("cnt")?.state == .failed && running.status("cnt")?.lastError?.contains("'cnt'") == true
-        }
-        #expect(running.status("cnt")?.lastError?.contains("deleted") == true)
         // Long enough for polls, heartbeats and a lease renewal or two.
         try await Task.sleep(for: .seconds(2))
         #expect(try await checkpoint("cnt", on: connection) == -1, "the row was recreated")
         let numbers = try await CounterProjection.numbers("cnt", on: connection)
         #expect(numbers.rows == 0, "events were re-applied into the truncated read model")
+        try await eventually("the unit reports that its row was deleted", timeout: .seconds(10)) {
+            running.status("cnt")?.state == .failed && running.status("cnt")?.lastError?.contains("'cnt'") == true
+        }
+        #expect(running.status("cnt")?.lastError?.contains("deleted") == true)
         // An ended runner does not starve the watchdog.
         #expect(running.worker.board.allResponsive(within: .seconds(1)))
         await running.stop()
@@ -54,13 +54,13 @@ struct DeletedCheckpointTests {
         #expect(result.previous.map(\.position) == before.map(\.position))
         #expect(result.previous.allSatisfy { $0.position > 0 }, "reset printed the new rows' 0, not the old positions")
         _ = try await appendOrder("late", lines: 1, on: connection)
-        try await eventually("both old units stop") {
-            ["cnt#0/2", "cnt#1/2"].allSatisfy { running.status($0)?.state == .failed }
-        }
         try await Task.sleep(for: .seconds(2))
         let units = try await PartitionLayout.rows(of: "cnt", schema: Schema(), on: connection).map(\.unit)
         #expect(units == ["cnt"], "the old layout's rows were recreated")
         #expect(try await CounterProjection.numbers("cnt", on: connection).rows == 0, "the old daemon re-applied events")
+        try await eventually("both old units stop", timeout: .seconds(10)) {
+            ["cnt#0/2", "cnt#1/2"].allSatisfy { running.status($0)?.state == .failed }
+        }
         await running.stop()
     }
 }
