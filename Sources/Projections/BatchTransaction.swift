@@ -27,12 +27,7 @@ extension ProjectionRunner {
             }
         }
         let activeReader = reader
-        // The last batch's work once the body is done: a COMMIT that fails then (a constraint
-        // checked at commit, `DEFERRABLE INITIALLY DEFERRED`) is blamed on the batch, like a handler error.
-        var committing: BatchWork?
-        let outcome: (BatchSummary, ProjectionStatus, Int, Batch?, (any Error)?)
-        do {
-            outcome = try await connection.transaction { tx in
+        let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
             let clock = ContinuousClock()
             let started = clock.now
             let (start, storedHead) = try await self.lock(token, in: tx)
@@ -124,11 +119,6 @@ extension ProjectionRunner {
             committing = lastWork
             return (summary, status, applied, readAhead, readerFailed)
         }
-        } catch let error as PostgresError {
-            guard let work = committing, let failure = Self.commitFailure(error, of: work, cancelled: Task.isCancelled) else { throw error }
-            throw failure
-        }
-        let (summary, status, applied, next, readerFailed) = outcome
         if let readerFailed {
             readAheadFailed = true
             self.dropReader(&session, because: readerFailed)
@@ -169,6 +159,21 @@ extension ProjectionRunner {
             BatchFailure(
                 events: self.events, checkpoint: self.checkpoint, transactionStart: self.checkpoint, frontier: self.frontier,
                 highestVisible: self.highestVisible, error: error)
+        }
+    }
+
+    /// Runs a batch transaction; `body` hands back, once done, the last batch's work. A COMMIT
+    /// that fails after it (a constraint checked at commit, `DEFERRABLE INITIALLY DEFERRED`) is
+    /// blamed on that batch like a handler error (`commitFailure`).
+    private func transactionBlamingCommit<T>(
+        on connection: PostgresConnection, _ body: (Transaction, inout BatchWork?) async throws -> T
+    ) async throws -> T {
+        var committing: BatchWork?
+        do {
+            return try await connection.transaction { tx in try await body(tx, &committing) }
+        } catch let error as PostgresError {
+            guard let work = committing, let failure = Self.commitFailure(error, of: work, cancelled: Task.isCancelled) else { throw error }
+            throw failure
         }
     }
 
