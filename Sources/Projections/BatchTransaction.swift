@@ -27,7 +27,7 @@ extension ProjectionRunner {
             }
         }
         let activeReader = reader
-        let (summary, status, applied, next, readerFailed) = try await connection.transaction { tx in
+        let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
             let clock = ContinuousClock()
             let started = clock.now
             let (start, storedHead) = try await self.lock(token, in: tx)
@@ -41,6 +41,7 @@ extension ProjectionRunner {
             // batch's pipeline goes out before this one's sync returns, so the server never idles
             // between batches. Its results are read (and a failure raised) one batch later.
             var inFlight: SentBatch?
+            var lastWork: BatchWork?
             do {
                 for round in 1...max(1, plan.maxBatches) {
                     // Read ahead under an earlier snapshot: it holds only committed events, and a
@@ -69,7 +70,9 @@ extension ProjectionRunner {
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
                     let work = BatchWork(
                         events: events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
-                        highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil)
+                        highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil,
+                        transactionStart: start)
+                    lastWork = work
                     if let projection = self.projection as? any StatementProjection {
                         let previous = inFlight
                         inFlight = nil
@@ -113,6 +116,7 @@ extension ProjectionRunner {
                 throw error
             }
             summary.readAhead = readAhead != nil
+            committing = lastWork
             return (summary, status, applied, readAhead, readerFailed)
         }
         self.reader.undecryptable.forget(through: summary.checkpoint)
@@ -161,12 +165,40 @@ extension ProjectionRunner {
         var token: Int64
         /// The state to record with the checkpoint; nil when the checkpoint did not move.
         var status: ProjectionStatus?
+        /// The checkpoint the transaction started from.
+        var transactionStart: Int64
 
         func failure(_ error: HandlerError) -> BatchFailure {
             BatchFailure(
                 events: self.events, checkpoint: self.checkpoint, transactionStart: self.checkpoint, frontier: self.frontier,
                 highestVisible: self.highestVisible, error: error)
         }
+    }
+
+    /// Runs a batch transaction; `body` hands back, once done, the last batch's work. A COMMIT
+    /// that fails after it (a constraint checked at commit, `DEFERRABLE INITIALLY DEFERRED`) is
+    /// blamed on that batch like a handler error (`commitFailure`).
+    private func transactionBlamingCommit<T>(
+        on connection: PostgresConnection, _ body: (Transaction, inout BatchWork?) async throws -> T
+    ) async throws -> T {
+        var committing: BatchWork?
+        do {
+            return try await connection.transaction { tx in try await body(tx, &committing) }
+        } catch let error as PostgresError {
+            guard let work = committing, let failure = Self.commitFailure(error, of: work, cancelled: Task.isCancelled) else { throw error }
+            throw failure
+        }
+    }
+
+    /// A COMMIT the server refused (it rolled back) for a reason in the data: a deferred
+    /// constraint or constraint trigger. Isolation then finds the event (it checks each event's
+    /// deferred constraints before going on). Nil for a lost connection (whether it committed is
+    /// unknown), a transient error (retried as is), or shutdown.
+    static func commitFailure(_ error: PostgresError, of work: BatchWork, cancelled: Bool) -> BatchFailure? {
+        guard !cancelled, error.sqlState != nil, !error.isConnectionLost, !error.isTransient, error.sqlState != "55P03", let last = work.events.last else { return nil }
+        var failure = work.failure(HandlerError(event: last, error: error))
+        failure.transactionStart = work.transactionStart
+        return failure
     }
 
     /// A batch's pipeline that was sent and whose results were not read yet.

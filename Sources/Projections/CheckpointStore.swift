@@ -90,21 +90,26 @@ public struct CheckpointStore: Sendable {
     /// with `reset` and any other instance), and returns the checkpoint and the log's head.
     /// The same statement tags the transaction (`SessionTag`) and lets the server end it when
     /// it idles longer than `idleTimeout` (a frozen owner then cannot hold the row for ever).
+    /// It never creates the row (`ensureRow` does, at the runner's start).
     /// - Throws: `FencedError` when the row carries a newer token: another instance owns the
     ///   unit now, and nothing of this transaction may commit. `RetiredError` when a successor
-    ///   took the projection's views over.
+    ///   took the projection's views over. `CheckpointDeletedError` when the row is gone.
     func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
         let milliseconds = max(1, idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000)
         let result = try await tx.query(
             """
             WITH session AS MATERIALIZED (
                 SELECT set_config('idle_in_transaction_session_timeout', $3, true), set_config('application_name', $4, true))
-            INSERT INTO \(self.checkpoints) AS c (consumer_name, last_position, fencing_token) SELECT $1, 0, $2 FROM session
-            ON CONFLICT (consumer_name) DO UPDATE SET fencing_token = $2 WHERE c.fencing_token <= $2
+            UPDATE \(self.checkpoints) AS c SET fencing_token = $2 FROM session
+            WHERE c.consumer_name = $1 AND c.fencing_token <= $2
             RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted)),
                 c.retired_at IS NOT NULL, c.successor
             """, [name, token, "\(milliseconds)", SessionTag.applicationName(unit: name, token: token)])
-        guard let row = result.first else { throw FencedError(unit: name, token: token) }
+        guard let row = result.first else {
+            let exists = try await tx.query("SELECT 1 FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
+            if exists.isEmpty { throw CheckpointDeletedError(unit: name) }
+            throw FencedError(unit: name, token: token)
+        }
         if try row.decode(Bool.self, at: 2) { throw RetiredError(unit: name, successor: try row.decode(String?.self, at: 3)) }
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
     }
@@ -185,14 +190,23 @@ public struct CheckpointStore: Sendable {
             ])
     }
 
-    /// One audit row per position passed over (none twice for the same projection and
-    /// position), with the columns eventsalsa/worker's table requires too: `worker_id` (this
-    /// store's instance), `skip_to_position` (the checkpoint the runner moves to; default the
-    /// range's last position) and `first_seen_at` (when the runner first met the gap; default now).
+    /// Dead ranges longer than this many positions are audited as one row (see `auditStatement`).
+    public static let auditRowPerPositionLimit: Int64 = 1000
+
+    /// The audit rows of a dead range passed over (none twice for the same projection and
+    /// position): one row per position, or for a range longer than `auditRowPerPositionLimit`
+    /// (a sequence moved forward, a mass rollback) one row with `gap_position` its first
+    /// position and `skip_to_position` its last. The columns eventsalsa/worker's table requires
+    /// are filled too: `worker_id` (this store's instance), `skip_to_position` (the checkpoint
+    /// the runner moves to; default the range's last position) and `first_seen_at` (when the
+    /// runner first met the gap; default now).
     func auditStatement(
         _ name: String, _ range: DeadRange, highestVisible: Int64, skipTo: Int64? = nil, firstSeenAt: Date? = nil
     ) -> (String, [any PostgresEncodable]) {
         let gaps = self.schema.gapSkipsTable.quoted
+        let low = range.positions.lowerBound
+        let high = range.positions.upperBound
+        let long = high - low >= Self.auditRowPerPositionLimit
         return (
             """
             INSERT INTO \(gaps) (consumer_name, gap_position, reason, highest_visible_position, worker_id, skip_to_position, first_seen_at)
@@ -200,8 +214,8 @@ public struct CheckpointStore: Sendable {
             WHERE NOT EXISTS (SELECT 1 FROM \(gaps) s WHERE s.consumer_name = $1 AND s.gap_position = g)
             """,
             [
-                name, range.positions.lowerBound, range.positions.upperBound, range.reason.rawValue, highestVisible,
-                self.instanceID, skipTo ?? range.positions.upperBound, firstSeenAt,
+                name, low, long ? low : high, range.reason.rawValue, highestVisible,
+                self.instanceID, long ? high : (skipTo ?? high), firstSeenAt,
             ]
         )
     }

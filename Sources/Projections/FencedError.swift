@@ -21,3 +21,14 @@ public struct RetiredError: Error, CustomStringConvertible, Sendable {
         "unit '\(self.unit)' is retired: \(self.successor.map { "'\($0)'" } ?? "its successor") took over its published views"
     }
 }
+
+/// A runner's transaction found no checkpoint row for its unit: `reset` into another partition
+/// layout or `drop` deleted it while this instance ran. The runner never recreates a row (that
+/// would re-apply every event into a read model just truncated): it stops the unit.
+public struct CheckpointDeletedError: Error, CustomStringConvertible, Sendable {
+    public var unit: String
+
+    public var description: String {
+        "checkpoint row of '\(self.unit)' was deleted (reset into another partition layout, or drop?); this unit stopped: restart the daemon with the new configuration"
+    }
+}

@@ -4,27 +4,60 @@ import Postgres
 /// Rebuilds a projection by moving its checkpoints (every partition's), while workers may be
 /// running it.
 public enum ProjectionReset {
+    /// What a reset found and did.
+    public struct Outcome: Sendable, Equatable {
+        /// The projection's checkpoint rows before the reset, of whatever layout, in name order
+        /// (a layout's rows that the reset created are not among them).
+        public var previous: [PartitionLayout.Row]
+        /// The log's head when the reset ran.
+        public var head: Int64
+
+        /// The lowest checkpoint before the reset; 0 when there was none.
+        public var lowest: Int64 { self.previous.map(\.position).min() ?? 0 }
+    }
+
+    /// `reset` refused: the position lies past the log's head, so events appended later up to
+    /// it would never be applied.
+    public struct PastHead: Error, CustomStringConvertible, Sendable {
+        public var projection: String
+        public var position: Int64
+        public var head: Int64
+        public var description: String {
+            "cannot reset projection '\(self.projection)' to \(self.position): the log's head is \(self.head), and events appended up to \(self.position) would never be applied; give --to \(self.head) or less"
+        }
+    }
+
     /// In one transaction: waits for the batches in flight (the checkpoint row locks), runs the
     /// projection's reset action when rewinding to 0, sets every unit's checkpoint, and drops the
-    /// rows of an earlier partition layout. Running workers carry on from there without a restart.
-    /// - Returns: the checkpoint before the reset (the lowest of the partitions').
+    /// rows of an earlier partition layout. Running workers carry on from there without a restart;
+    /// a worker still running the earlier layout stops those units (their rows are gone).
+    /// - Throws: `PastHead` (nothing changed) when `position` lies past the log's head.
     @discardableResult
     public static func reset(
         _ projection: any Projection, to position: Int64 = 0, schema: Schema, on connection: PostgresConnection
-    ) async throws -> Int64 {
+    ) async throws -> Outcome {
         let checkpoints = CheckpointStore(schema: schema)
+        // The head only grows: a position at or below it now stays so.
+        let head = try await connection.query("SELECT coalesce(max(global_position), 0) FROM \(schema.eventsTable.quoted)")[0]
+            .decode(Int64.self, at: 0)
+        if position > head { throw PastHead(projection: projection.name, position: position, head: head) }
         let units = WorkUnit.units(of: projection).map(\.name)
-        for unit in units { try await checkpoints.ensureRow(unit, on: connection) }
+        let before = try await PartitionLayout.rows(of: projection.name, schema: schema, on: connection)
+        let existing = Set(before.map(\.unit))
+        let created = units.filter { !existing.contains($0) }
+        for unit in created { try await checkpoints.ensureRow(unit, on: connection) }
         return try await connection.transaction { tx in
-            let rows = try await PartitionLayout.rows(of: projection.name, schema: schema, on: tx)
-            var previous: Int64?
-            for row in rows where units.contains(row.unit) {  // in name order: no deadlock with another reset
-                let (position, _) = try await checkpoints.lockForReset(row.unit, in: tx)
-                previous = min(previous ?? position, position)
+            // Every row of any layout, locked in name order (no deadlock with another reset).
+            var previous: [PartitionLayout.Row] = []
+            var head = head
+            for row in try await PartitionLayout.rows(of: projection.name, schema: schema, on: tx) {
+                let (locked, lockedHead) = try await checkpoints.lockForReset(row.unit, in: tx)
+                head = lockedHead
+                if !created.contains(row.unit) { previous.append(PartitionLayout.Row(unit: row.unit, partition: row.partition, position: locked)) }
             }
             if position == 0 { try await projection.reset(in: tx) }
             for unit in units { try await checkpoints.reset(unit, to: position, in: tx) }
-            let stale = rows.map(\.unit).filter { !units.contains($0) }
+            let stale = previous.map(\.unit).filter { !units.contains($0) }
             if !stale.isEmpty {
                 try await checkpoints.remove(stale, on: tx)
                 try await tx.query(
@@ -33,7 +66,7 @@ public enum ProjectionReset {
             if let channel = schema.notifyChannel, !channel.isEmpty {
                 try await tx.query("SELECT pg_notify($1, $2)", [channel, "reset \(projection.name)"])
             }
-            return previous ?? 0
+            return Outcome(previous: previous, head: head)
         }
     }
 }

@@ -21,7 +21,9 @@ extension ProjectionRunner {
                 try await tx.query("SAVEPOINT projectionist_event")
                 do {
                     try await self.projection.handle(try decryption.get(), in: tx)
-                    try await tx.query("RELEASE SAVEPOINT projectionist_event")
+                    // The event's deferred constraints, checked now (the COMMIT would blame no
+                    // event); rolling the check's savepoint back keeps the constraints' modes.
+                    try await tx.execute(script: Self.checkDeferred + "; RELEASE SAVEPOINT projectionist_event")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
@@ -44,6 +46,11 @@ extension ProjectionRunner {
         }
     }
 
+    /// Checks the deferred constraints (and constraint triggers) pending so far, under a
+    /// savepoint rolled back afterwards so that every constraint keeps its mode.
+    static let checkDeferred =
+        "SAVEPOINT projectionist_check; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT projectionist_check"
+
     /// Applies one event alone, with the checkpoint just before it (decrypted again in its
     /// transaction, as in `isolate`).
     func retry(_ event: PersistedEvent, token: Int64, on connection: PostgresConnection) async throws -> RetryResult {
@@ -53,6 +60,8 @@ extension ProjectionRunner {
                 guard checkpoint == event.globalPosition - 1 else { return .moved }
                 do {
                     try await self.projection.handle(try await self.reader.decryptAgain([event], on: tx)[0].get(), in: tx)
+                    // Its deferred constraints now, so that a failure is this event's.
+                    try await tx.query("SET CONSTRAINTS ALL IMMEDIATE")
                 } catch {
                     let handlerError = HandlerError.wrapping(error, in: [event])
                     guard case .handler = RunnerFailure.classify(handlerError, cancelled: Task.isCancelled) else { throw error }
@@ -120,7 +129,7 @@ extension ProjectionRunner {
             "Projection stopped at a failing event (on_error: stop).",
             metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
         // The row first, then the live status: whoever sees `failed` live finds it stored too.
-        try await self.checkpoints.recordState(self.name, token: token, status: parked, on: connection)
+        try await self.recordState(token: token, status: parked, on: connection)
         self.board.update(self.name) { $0 = parked }
     }
 }

@@ -66,6 +66,17 @@ public struct ProjectionRunner: Sendable {
         var token: Int64?
         /// Events applied per second lately (for `status`'s rate and ETA).
         var rate = RateMeter()
+        /// Whether this run created its checkpoint row if missing (once, at start: a row that
+        /// goes later was deleted on purpose and is never recreated).
+        var rowEnsured = false
+    }
+
+    /// Why the run ended.
+    enum Ending {
+        case shutdown
+        case retired
+        /// The checkpoint row was deleted: the unit shows `failed` with this error.
+        case deleted(String)
     }
 
     /// Runs until the task is cancelled; then the owner records the state `stopped`.
@@ -74,11 +85,11 @@ public struct ProjectionRunner: Sendable {
         var session = Session()
         self.board.update(self.name) { $0.state = .catchingUp }
         var action = machine.start()
-        var retired = false
+        var ending = Ending.shutdown
         while true {
             if Task.isCancelled, !action.isStop { action = machine.cancelled() }
             if case .stop(let record) = action {
-                await self.stop(record: record, retired: retired, &session)
+                await self.stop(record: record, ending: ending, &session)
                 return
             }
             do {
@@ -90,8 +101,12 @@ public struct ProjectionRunner: Sendable {
                     self.leases.drop(self.name, token: token)
                 }
                 if failure == .retired {
-                    retired = true
+                    ending = .retired
                     self.logger.info("Retired: a successor took over the published views; this version stops.", metadata: ["reason": "\(error)"])
+                }
+                if case .deleted(let message) = failure {
+                    ending = .deleted(message)
+                    self.logger.error("Checkpoint row deleted; this unit stops.", metadata: ["unit": "\(self.name)", "error": "\(message)"])
                 }
                 action = machine.failed(failure, now: .now)
             }
@@ -135,7 +150,7 @@ public struct ProjectionRunner: Sendable {
         case .wait(let wait):
             if wait.closeReader { await self.closeReader(&session) }
             if wait.recordStateFirst, let connection = session.connection, machine.owned, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             let woken = await self.pause(until: wait.until)
@@ -153,7 +168,7 @@ public struct ProjectionRunner: Sendable {
             self.showGap(recheck.first, session.gapHolders)
             if recheck.warn { self.warnGap(recheck, session.gapHolders.first) }
             if recheck.recordStateFirst, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             try await Task.sleep(for: recheck.after)
@@ -205,7 +220,7 @@ public struct ProjectionRunner: Sendable {
         case .checkParked(let delay, let recordStateFirst):
             let connection = try await self.connection(&session)
             if recordStateFirst, let token = session.token {
-                try await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                try await self.recordState(token: token, on: connection)
                 machine.stateRecorded(now: .now)
             }
             _ = await self.pause(until: .now + delay)
@@ -227,8 +242,10 @@ public struct ProjectionRunner: Sendable {
             }
             if let failed = reconnect.failed {
                 self.logger.error("Projection failed; retrying later.", metadata: ["error": "\(failed)", "retry.in": "\(reconnect.after)"])
-                if let connection = session.connection, machine.owned, let token = session.token {
-                    try? await self.checkpoints.recordState(self.name, token: token, status: self.status, on: connection)
+                // The owner records it, also one that never committed (its first batch, or its SQL
+                // could not be prepared): this instance owns the unit while it holds the lease.
+                if let token = self.leases.token(for: self.name) ?? (machine.owned ? session.token : nil) {
+                    await self.recordFailure(token: token, session)
                 }
             } else {
                 self.logger.warning(
@@ -276,7 +293,10 @@ public struct ProjectionRunner: Sendable {
     private func connection(_ session: inout Session) async throws -> PostgresConnection {
         if let connection = session.connection { return connection }
         let connection = try await PostgresConnection.connect(self.database)
-        try await self.checkpoints.ensureRow(self.name, on: connection)
+        if !session.rowEnsured {
+            try await self.checkpoints.ensureRow(self.name, on: connection)
+            session.rowEnsured = true
+        }
         try await self.projection.prepare(connection)
         session.connection = connection
         let pid = await connection.backendPID
@@ -293,8 +313,18 @@ public struct ProjectionRunner: Sendable {
 
     /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
     /// `stopped` would overwrite the state of the instance that runs it.
-    private func stop(record: Bool, retired: Bool = false, _ session: inout Session) async {
-        self.board.update(self.name) { $0.state = retired ? .retired : .stopped; $0.busySince = nil }
+    private func stop(record: Bool, ending: Ending, _ session: inout Session) async {
+        self.board.update(self.name) { status in
+            status.busySince = nil
+            status.ended = true
+            switch ending {
+            case .shutdown: status.state = .stopped
+            case .retired: status.state = .retired
+            case .deleted(let message):
+                status.state = .failed
+                status.lastError = message
+            }
+        }
         if let reader = session.readerConnection {
             session.readerConnection = nil
             await Task { await reader.close() }.value
@@ -311,6 +341,25 @@ public struct ProjectionRunner: Sendable {
             if record, let token { try? await checkpoints.recordState(name, token: token, status: status, on: connection) }
             await connection.close()
         }.value
+    }
+
+    /// Records the runner's state in its row, marked busy: a heartbeat that waits on the row's
+    /// lock (`reset` holds it through its SQL) waits on the server, and the runner is alive.
+    func recordState(token: Int64, status: ProjectionStatus? = nil, on connection: PostgresConnection) async throws {
+        let status = status ?? self.status
+        try await self.busy { try await self.checkpoints.recordState(self.name, token: token, status: status, on: connection) }
+    }
+
+    /// Records `failed` (the board's state and error) in the row, on the runner's connection or,
+    /// when it has none (it failed while opening it), on a short-lived one; never throws.
+    private func recordFailure(token: Int64, _ session: Session) async {
+        if let connection = session.connection {
+            try? await self.recordState(token: token, on: connection)
+            return
+        }
+        guard let connection = try? await PostgresConnection.connect(self.database) else { return }
+        try? await self.recordState(token: token, on: connection)
+        await connection.close()
     }
 
     // MARK: - Liveness

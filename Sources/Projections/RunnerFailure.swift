@@ -14,6 +14,8 @@ import Postgres
 ///   (a dropped table, a missing row): mark the projection failed, retry after the longest delay.
 /// - `fenced`: another instance owns the unit now (`FencedError`): stand by.
 /// - `retired`: a successor took the projection's views over (`RetiredError`): stop.
+/// - `deleted`: the unit's checkpoint row is gone (`CheckpointDeletedError`: `reset` into
+///   another layout, `drop`): stop the unit, never recreate the row.
 /// - `cancelled`: the runner's task was cancelled (shutdown).
 enum RunnerFailure: Equatable, Sendable {
     case transient(message: String, connectionLost: Bool)
@@ -21,6 +23,7 @@ enum RunnerFailure: Equatable, Sendable {
     case permanent(message: String, connectionLost: Bool)
     case fenced
     case retired
+    case deleted(message: String)
     case cancelled
 
     /// Sorts `error`; `cancelled` tells whether the runner's task was cancelled (our own
@@ -31,6 +34,7 @@ enum RunnerFailure: Equatable, Sendable {
         if cancelled || error is CancellationError { return .cancelled }
         if error is FencedError { return .fenced }
         if error is RetiredError { return .retired }
+        if let deleted = error as? CheckpointDeletedError { return .deleted(message: deleted.description) }
         let handler = error as? HandlerError
         let postgres = (error as? PostgresError) ?? handler?.postgres
         let message =
@@ -53,7 +57,7 @@ enum RunnerFailure: Equatable, Sendable {
     var connectionLost: Bool {
         switch self {
         case .transient(_, let lost), .permanent(_, let lost): lost
-        case .handler, .fenced, .retired, .cancelled: false
+        case .handler, .fenced, .retired, .deleted, .cancelled: false
         }
     }
 }

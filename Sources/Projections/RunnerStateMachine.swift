@@ -129,6 +129,12 @@ struct RunnerStateMachine {
             // A successor serves the views now: this version's work is done.
             self.state = .stopped
             return .stop(recordState: false)
+        case .deleted:
+            // The row went (reset into another layout, drop): recreating it would re-apply every
+            // event into a read model just truncated. Stop the unit; there is no row to record in.
+            self.owned = false
+            self.state = .stopped
+            return .stop(recordState: false)
         case .transient(let message, let lost), .permanent(let message, let lost):
             let transient = failure.isTransient
             if lost { self.connected = false; self.owned = false }
@@ -199,11 +205,16 @@ struct RunnerStateMachine {
     /// the rest are dead.
     mutating func gapVisible(_ visible: Set<Int64>, now: ContinuousClock.Instant) -> Action {
         guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        // O(ranges + visible positions), whatever the ranges' lengths (a sequence moved by millions).
+        let sorted = visible.sorted()
         for range in gap.unresolved {
             var low = range.lowerBound
-            for position in range where visible.contains(position) {
+            var index = Self.firstIndex(in: sorted, atLeast: range.lowerBound)
+            while index < sorted.count, sorted[index] <= range.upperBound {
+                let position = sorted[index]
                 if position > low { self.dead.insert(low...(position - 1), reason: .aborted) }
                 low = position + 1
+                index += 1
             }
             if low <= range.upperBound { self.dead.insert(low...range.upperBound, reason: .aborted) }
         }
@@ -305,6 +316,17 @@ struct RunnerStateMachine {
     }
 
     // MARK: - Helpers
+
+    /// The index of the first of `sorted` at or above `value` (binary search).
+    static func firstIndex(in sorted: [Int64], atLeast value: Int64) -> Int {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 
     private mutating func nextBatch(now: ContinuousClock.Instant) -> Action {
         guard self.connected else { return self.reconnectNow() }

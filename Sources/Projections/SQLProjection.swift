@@ -109,8 +109,25 @@ public struct SQLProjection: StatementProjection {
         }
     }
 
+    /// A payload or metadata that is not one JSON document because it holds a NUL byte: bound
+    /// as text, the server would read it only up to the NUL and apply a shorter document.
+    public struct InvalidJSON: Error, CustomStringConvertible, Sendable {
+        /// `payload` or `metadata`.
+        public var field: String
+        public var offset: Int
+        public var description: String {
+            "the event's \(self.field) is not one JSON document: it holds a NUL byte at offset \(self.offset) (a JSON text never does)"
+        }
+    }
+
     public func statements(for event: PersistedEvent) throws -> [ProjectionStatement] {
         guard let statements = self.handlers[event.eventType] else { return [] }
+        for statement in statements {
+            for (field, bytes) in [("payload", event.payload), ("metadata", event.metadata ?? [])]
+            where statement.rewritten.names.contains(field) {
+                if let offset = bytes.firstIndex(of: 0) { throw InvalidJSON(field: field, offset: offset) }
+            }
+        }
         return statements.map { statement in
             let parameters = statement.rewritten.names.map { self.value($0, of: event) }
             return self.preparedStatements

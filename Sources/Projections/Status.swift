@@ -45,6 +45,9 @@ public struct ProjectionStatus: Sendable {
     /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
     /// letter); nil between them. A runner waiting on the server is alive, however long.
     public var busySince: ContinuousClock.Instant?
+    /// The runner's loop ended (shutdown, retired, or its checkpoint row was deleted): it beats
+    /// no more, and the watchdog does not wait for it.
+    public var ended = false
 
     public init(name: String) { self.name = name }
 
@@ -90,11 +93,11 @@ public final class StatusBoard: Sendable {
     /// Every status, by name.
     public var all: [ProjectionStatus] { self.statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
 
-    /// Whether every runner's loop went round within `interval` or waits on the server (the
-    /// watchdog's condition: a long statement is not a hang).
+    /// Whether every runner's loop went round within `interval`, waits on the server, or ended
+    /// (the watchdog's condition: a long statement is not a hang, a stopped unit is no hang).
     public func allResponsive(within interval: Duration) -> Bool {
         let now = ContinuousClock.now
-        return self.statuses.withLock { $0.values.allSatisfy { $0.busySince != nil || now - $0.lastBeat <= interval } }
+        return self.statuses.withLock { $0.values.allSatisfy { $0.ended || $0.busySince != nil || now - $0.lastBeat <= interval } }
     }
 
     /// The runners whose batch has been running longer than `threshold`, with how long, by name.

@@ -142,7 +142,16 @@ struct DaemonTests {
         let unknown = try await ProjectionistProcess.run(["reset", "nope", "--config", config])
         #expect(unknown.status == 64)
         #expect(unknown.stderr.contains("order_overview_v1"))
-        #expect(try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "-3", "--config", config]).status == 64)
+        let negative = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "-3", "--config", config])
+        #expect(negative.status == 64)
+        #expect(negative.stderr.contains("--to must be 0 or more"), "\(negative.stderr)")
+        // Past the head: refused (events appended up to there would never be applied), nothing changed.
+        let past = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--to", "\(last + 1000)", "--config", config])
+        #expect(past.status == 64)
+        #expect(past.stderr.contains("head is \(last)"), "\(past.stderr)")
+        #expect(
+            try await connection.query("SELECT last_position FROM consumer_checkpoints WHERE consumer_name = 'order_overview_v1'")[0]
+                .decode(Int64.self, at: 0) == last)
         daemon.signal(SIGTERM)
         #expect(await daemon.finish().status == 0)
     }

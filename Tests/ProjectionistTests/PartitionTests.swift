@@ -57,6 +57,8 @@ struct PartitionTests {
 
         let reset = try await ProjectionistProcess.run(["reset", "order_overview_v1", "--config", split])
         #expect(reset.status == 0, "\(reset.stderr)")
+        // The old layout's position, not the new rows' 0.
+        #expect(reset.stdout.contains("order_overview_v1 at \(last) → 0"), "\(reset.stdout)")
         let names = try await connection.query("SELECT consumer_name FROM consumer_checkpoints ORDER BY 1").map { try $0.decode(String.self, at: 0) }
         #expect(names == ["order_overview_v1#0/3", "order_overview_v1#1/3", "order_overview_v1#2/3"], "the old layout's row is gone")
         let rebuilt = try ProjectionistProcess.start(["run", "--config", split])

@@ -46,6 +46,22 @@ struct CheckpointStoreTests {
         #expect(try rows[2].decode(Bool.self, at: 7))  // defaults to now
     }
 
+    @Test("a dead range of 1,000 positions gets a row per position, a longer one a single row from its first to its last position", arguments: [false, true])
+    func longRangeAudit(workerMade: Bool) async throws {
+        let connection = try await Self.database(workerMade: workerMade).connect()
+        let store = CheckpointStore()
+        for range in [1...1000, 2001...2_002_000] as [ClosedRange<Int64>] {
+            let (sql, parameters) = store.auditStatement("p", DeadRange(positions: range, reason: .aborted), highestVisible: 2_002_001)
+            try await connection.query(sql, parameters)
+            try await connection.query(sql, parameters)  // a replay after a rewind adds nothing
+        }
+        let short = try await connection.query(
+            "SELECT count(*), min(gap_position), max(gap_position), min(skip_to_position), max(skip_to_position) FROM consumer_gap_skips WHERE gap_position <= 1000")[0]
+        #expect(try (0..<5).map { try short.decode(Int64.self, at: $0) } == [1000, 1, 1000, 1000, 1000])
+        let long = try await connection.query("SELECT gap_position, skip_to_position FROM consumer_gap_skips WHERE gap_position > 1000")
+        #expect(try long.map { [try $0.decode(Int64.self, at: 0), try $0.decode(Int64.self, at: 1)] } == [[2001, 2_002_000]])
+    }
+
     @Test("position, records and remove read and delete the rows of the names given")
     func readAndRemove() async throws {
         let connection = try await Self.database(workerMade: false).connect()

@@ -30,6 +30,7 @@ struct FencingTests {
         let db = try await TestDatabase.migrated("fence_wait")
         let old = try await db.connect()
         let new = try await db.connect()
+        try await self.store.ensureRow("u", on: old)  // the runner's start creates it; the fencing step never does
         let newDone = Flag()
         let newOwner = try await old.transaction { tx in
             #expect(try await self.lock("u", token: 1, in: tx) == 0)
@@ -65,11 +66,27 @@ struct FencingTests {
         #expect(try await self.store.records(["u"], on: old).first?.state == "failed")
     }
 
+    @Test("the fencing step never creates a row: a missing one is CheckpointDeletedError, a newer token FencedError")
+    func missingRowIsNotCreated() async throws {
+        let db = try await TestDatabase.migrated("fence_missing")
+        let connection = try await db.connect()
+        await #expect(throws: CheckpointDeletedError.self) {
+            try await connection.transaction { tx in _ = try await self.lock("gone", token: 1, in: tx) }
+        }
+        #expect(try await self.store.position("gone", on: connection) == nil)
+        try await self.store.ensureRow("gone", on: connection)
+        try await connection.transaction { tx in _ = try await self.lock("gone", token: 5, in: tx) }
+        await #expect(throws: FencedError.self) {
+            try await connection.transaction { tx in _ = try await self.lock("gone", token: 4, in: tx) }
+        }
+    }
+
     @Test("the server ends a frozen owner's idle batch transaction after its idle timeout, freeing the row for the new owner")
     func frozenOwnerEndedByServer() async throws {
         let db = try await TestDatabase.migrated("fence_idle")
         let frozen = try await db.connect()
         let new = try await db.connect()
+        try await self.store.ensureRow("u", on: new)
         let frozenTask = Task {
             try await frozen.transaction { tx in
                 _ = try await self.lock("u", token: 1, idle: .seconds(1), in: tx)
@@ -99,6 +116,7 @@ struct FencingTests {
         let otherUnit = try await db.connect()
         let newer = try await db.connect()
         let admin = try await db.connect()
+        for unit in ["u", "v"] { try await self.store.ensureRow(unit, on: admin) }
         // Open batch transactions: unit u under token 1, unit v under token 1, then unit u under token 3.
         let fencedBatch = Self.openBatch(fenced, "u", token: 1)
         let otherBatch = Self.openBatch(otherUnit, "v", token: 1)

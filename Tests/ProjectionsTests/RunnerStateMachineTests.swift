@@ -121,6 +121,32 @@ import Testing
         ])
     }
 
+    @Test("a resolved gap of billions of positions splits into dead ranges at once: the work follows the visible positions, not the range")
+    func hugeGapVisible() {
+        var machine = self.machine()
+        let end: Int64 = 4_000_000_000
+        #expect(machine.batchCommitted(BatchSummary(outcome: .blocked([3...end]), checkpoint: 2), now: self.t0).kind == .probeGap)
+        #expect(machine.gapHolders(0, now: self.t0).kind == .findVisible)
+        let plan = try! #require(machine.gapVisible([10, end - 1, 999], now: self.t0).plan)
+        #expect(plan.dead.ranges == [
+            DeadRange(positions: 3...9, reason: .aborted), DeadRange(positions: 11...998, reason: .aborted),
+            DeadRange(positions: 1000...(end - 2), reason: .aborted), DeadRange(positions: end...end, reason: .aborted),
+        ])
+    }
+
+    @Test("a deleted checkpoint row stops the unit without writing its state (there is no row to write)")
+    func deletedRow() {
+        var machine = self.machine()
+        _ = machine.batchCommitted(BatchSummary(outcome: .progressed, checkpoint: 10), now: self.t0)
+        let action = machine.failed(.deleted(message: "checkpoint row of 'p' was deleted"), now: self.t0)
+        guard case .stop(let record) = action else {
+            Issue.record("expected stop, got \(action)")
+            return
+        }
+        #expect(!record)
+        #expect(!machine.owned)
+    }
+
     @Test("a gap with owners: re-check hot, record the state once after 500 ms, warn once after gap_warn_after")
     func gapWithOwners() {
         var machine = self.machine { $0.gapWarnAfter = .seconds(2) }

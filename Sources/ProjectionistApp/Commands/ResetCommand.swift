@@ -10,11 +10,12 @@ struct ResetCommand: AsyncParsableCommand {
         abstract: "Rebuild a projection: run its reset SQL (when rewinding to 0) and set its checkpoint; a running daemon continues from there.")
 
     @Argument(help: "The projection's name.") var name: String
-    @Option(help: "The checkpoint to set (default 0: a full rebuild).") var to: Int64 = 0
+    // Unconditional: `--to -5` reaches `validate` (a clear message) instead of reading as an option.
+    @Option(parsing: .unconditional, help: "The checkpoint to set, at most the log's head (default 0: a full rebuild).") var to: Int64 = 0
     @OptionGroup var options: ConfigOption
 
     func validate() throws {
-        guard self.to >= 0 else { throw ValidationError("--to must be 0 or a positive position") }
+        guard self.to >= 0 else { throw ValidationError("--to must be 0 or more (a position in the log), not \(self.to)") }
     }
 
     func run() async throws {
@@ -23,8 +24,31 @@ struct ResetCommand: AsyncParsableCommand {
             let projection = try config.requireProjection(named: self.name)
             let connection = try await config.connect(for: "reset")
             try await StartupCheck.verify(config.schema, allowSequenceCache: true, on: connection)
-            let previous = try await ProjectionReset.reset(projection, to: self.to, schema: config.schema, on: connection)
-            print("reset \(self.name): checkpoint \(previous) → \(self.to)" + (self.to == 0 ? " (reset SQL run)" : ""))
+            let outcome: ProjectionReset.Outcome
+            do {
+                outcome = try await ProjectionReset.reset(projection, to: self.to, schema: config.schema, on: connection)
+            } catch let refused as ProjectionReset.PastHead {
+                printError("error: \(refused)")
+                throw ExitStatus.usage.exitCode
+            }
+            print("reset \(self.name): \(Self.describe(outcome, units: WorkUnit.units(of: projection).map(\.name), to: self.to))")
         }
+    }
+
+    /// "checkpoint 120 → 0 (reset SQL run)", or with several rows (partitions, a layout change)
+    /// each old one: "checkpoints cnt#0/2 at 120, cnt#1/2 at 118 → 0 (reset SQL run; removed the
+    /// rows of the old layout: cnt#0/2, cnt#1/2)".
+    static func describe(_ outcome: ProjectionReset.Outcome, units: [String], to position: Int64) -> String {
+        let previous = outcome.previous
+        var line =
+            if previous.count == 1, previous[0].unit == units.first, units.count == 1 { "checkpoint \(previous[0].position) → \(position)" }
+            else if previous.isEmpty { "checkpoint (none) → \(position)" }
+            else { "checkpoints " + previous.map { "\($0.unit) at \($0.position)" }.joined(separator: ", ") + " → \(position)" }
+        var notes: [String] = []
+        if position == 0 { notes.append("reset SQL run") }
+        let removed = previous.map(\.unit).filter { !units.contains($0) }
+        if !removed.isEmpty { notes.append("removed the rows of the old layout: " + removed.joined(separator: ", ")) }
+        if !notes.isEmpty { line += " (" + notes.joined(separator: "; ") + ")" }
+        return line
     }
 }
