@@ -136,6 +136,18 @@ public actor PostgresConnection {
         try await self.cancellable { connection in try connection.runPrepare(name, sql, types: types) }
     }
 
+    /// Parses and plans `sql` as the unnamed statement without running it (replacing any
+    /// earlier unnamed one), as a check: a wrong statement (syntax, a missing table or column, a
+    /// type that does not fit) throws the server's error.
+    /// - Parameter types: parameter type OIDs (0 or missing: inferred by the server).
+    public nonisolated func parse(_ sql: String, types: [UInt32] = []) async throws {
+        try await self.cancellable { connection in
+            let handle = try connection.requireHandle()
+            let oids = types.map { Oid($0) }
+            _ = try connection.check(oids.withUnsafeBufferPointer { PQprepare(handle, "", sql, Int32(oids.count), $0.baseAddress) })
+        }
+    }
+
     /// Runs a statement prepared with `prepare(_:_:)`.
     @discardableResult
     public nonisolated func queryPrepared(_ name: String, _ parameters: [any PostgresEncodable] = []) async throws

@@ -94,15 +94,43 @@ public struct Publications: Sendable {
         case swapped
         /// Another instance (or an earlier attempt) did it already.
         case alreadyRetired
+        /// Under the lock the successor was no longer ready (the predecessor committed a batch
+        /// while the swap waited for its rows): nothing changed; the caller tries again later.
+        case notReady
+    }
+
+    /// The checkpoint of each of `units` that has a row.
+    func positions(of units: [String], on connection: some PostgresQuerying) async throws -> [String: Int64] {
+        var positions: [String: Int64] = [:]
+        for row in try await connection.query(
+            "SELECT consumer_name, last_position FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[])",
+            [PostgresTextArray(units)])
+        {
+            positions[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1)
+        }
+        return positions
+    }
+
+    /// `ready` over the checkpoints and the head as `connection` sees them now.
+    func isReady(_ successor: String, replacing predecessor: String, batchSize: Int, on connection: some PostgresQuerying) async throws
+        -> Bool
+    {
+        let successorUnits = self.units(of: successor), predecessorUnits = self.units(of: predecessor)
+        let positions = try await self.positions(of: successorUnits + predecessorUnits, on: connection)
+        let head = try await EventStore(self.schema.eventStore).latestPosition(on: connection)
+        return Self.ready(
+            successor: successorUnits.map { positions[$0] }, predecessor: predecessorUnits.map { positions[$0] }, head: head,
+            batchSize: batchSize)
     }
 
     /// In one transaction: locks the predecessor's checkpoint rows (waiting for its batches in
-    /// flight), points every view the successor publishes at the successor's table, and marks
+    /// flight), checks `ready` again under that lock (a batch the predecessor committed while
+    /// the swap waited may have put it ahead of the successor: then `.notReady`), points every view the successor publishes at the successor's table, and marks
     /// the predecessor retired. Idempotent, and all or nothing under kill -9. The view DDL
     /// waits at most `lockTimeout` for readers' queries (a reader waits at most that long
     /// behind it); on `55P03` nothing changed and the caller tries again later.
     public func swap(
-        _ successor: any Projection, replacing predecessor: String, lockTimeout: Duration = .milliseconds(50),
+        _ successor: any Projection, replacing predecessor: String, batchSize: Int, lockTimeout: Duration = .milliseconds(50),
         on connection: PostgresConnection
     ) async throws -> SwapResult {
         let predecessorUnits = self.units(of: predecessor)
@@ -113,6 +141,8 @@ public struct Publications: Sendable {
                 "SELECT bool_or(retired_at IS NOT NULL) FROM (SELECT retired_at FROM \(self.checkpoints) WHERE consumer_name = ANY($1::text[]) ORDER BY consumer_name FOR UPDATE) AS locked",
                 [PostgresTextArray(predecessorUnits)])[0].decode(Bool?.self, at: 0) ?? false
             if retired { return .alreadyRetired }
+            // The predecessor cannot commit past this point until the swap ends; the successor only moves forward.
+            guard try await self.isReady(successor.name, replacing: predecessor, batchSize: batchSize, on: tx) else { return .notReady }
             let milliseconds = max(1, lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000)
             try await tx.query("SELECT set_config('lock_timeout', $1, true)", ["\(milliseconds)"])
             for (view, table) in successor.publishes.sorted(by: { $0.key < $1.key }) {

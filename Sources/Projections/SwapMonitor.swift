@@ -33,20 +33,15 @@ struct SwapMonitor: Sendable {
     func check(on connection: PostgresConnection, warned: inout Set<String>) async throws {
         let publications = Publications(schema: self.options.schema, projections: self.projections)
         let retired = try await publications.retired(on: connection)
-        let head = try await EventStore(self.options.schema.eventStore).latestPosition(on: connection)
         for successor in self.successors {
             let predecessor = successor.replaces!
             guard retired[predecessor] == nil, retired[successor.name] == nil else { continue }
-            let positions = try await self.positions(of: publications.units(of: successor.name) + publications.units(of: predecessor), on: connection)
-            guard
-                Publications.ready(
-                    successor: publications.units(of: successor.name).map { positions[$0] },
-                    predecessor: publications.units(of: predecessor).map { positions[$0] }, head: head, batchSize: self.options.batchSize)
+            guard try await publications.isReady(successor.name, replacing: predecessor, batchSize: self.options.batchSize, on: connection)
             else { continue }
             do {
                 let clock = ContinuousClock()
                 let started = clock.now
-                let result = try await publications.swap(successor, replacing: predecessor, on: connection)
+                let result = try await publications.swap(successor, replacing: predecessor, batchSize: self.options.batchSize, on: connection)
                 if result == .swapped {
                     self.logger.info(
                         "Swapped the published views to the successor; the predecessor is retired.",
@@ -64,16 +59,5 @@ struct SwapMonitor: Sendable {
                 }
             }
         }
-    }
-
-    private func positions(of units: [String], on connection: PostgresConnection) async throws -> [String: Int64] {
-        var positions: [String: Int64] = [:]
-        for row in try await connection.query(
-            "SELECT consumer_name, last_position FROM \(self.options.schema.checkpointsTable.quoted) WHERE consumer_name = ANY($1::text[])",
-            [PostgresTextArray(units)])
-        {
-            positions[try row.decode(String.self, at: 0)] = try row.decode(Int64.self, at: 1)
-        }
-        return positions
     }
 }

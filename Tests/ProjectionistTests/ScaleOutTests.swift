@@ -213,20 +213,38 @@ struct ScaleOutTests {
         try await Self.expectExactlyOnce(connection)
     }
 
-    @Test("through PgBouncer in transaction mode (pooling: transaction): two daemons, one killed, every event applied once")
+    @Test("through PgBouncer in transaction mode (pooling: transaction): two daemons, one killed, every event applied once, still once after it settles, nothing session-bound")
     func throughPgBouncer() async throws {
         let db = try await TestDatabase.fresh("scale_pgbouncer")
         let direct = Self.config(db.connectionString, partitions: 2)
         #expect(try await ProjectionistProcess.run(["migrate", "--config", direct]).status == 0)
         TemporaryFile.remove(direct)
-        let bouncer = try await PgBouncer.start(for: db, poolMode: "transaction", defaultPoolSize: 6)
+        let poolSize = 6
+        let bouncer = try await PgBouncer.start(for: db, poolMode: "transaction", defaultPoolSize: poolSize)
         defer { bouncer.stop() }
         let config = Self.config(bouncer.connectionString, partitions: 2, pooling: "transaction")
         let connection = try await db.connect()
         _ = try await Seeder.seedOrders(2_000, on: connection)
         let daemons = Daemons(config: config)
         let first = try daemons.start()
-        try daemons.start()
+        let second = try daemons.start()
+        // Session-bound state (a LISTEN, an advisory lock) in this test's database (other suites run
+        // beside it), looked for all along, not once at the end.
+        let sessionBound = Task {
+            var seen: [String] = []
+            while !Task.isCancelled {
+                let row = try await connection.query(
+                    """
+                    SELECT (SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                            WHERE l.locktype = 'advisory' AND d.datname = current_database()),
+                           (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%')
+                    """)[0]
+                let (locks, listens) = (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+                if locks > 0 || listens > 0 { seen.append("\(locks) advisory lock(s), \(listens) LISTEN(s)") }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+            return seen
+        }
         try await eventually("two daemons own one unit each", timeout: .seconds(30)) {
             Set(try await Self.units(config).compactMap(\.ownerPID)).count == 2
         }
@@ -234,13 +252,44 @@ struct ScaleOutTests {
         _ = try await Seeder.seedOrders(1_000, from: 2_000, on: connection)
         try await Self.caughtUp(config, head: try await EventStore().latestPosition(on: connection))
         try await Self.expectExactlyOnce(connection)
-        // Nothing session-bound was used: no LISTEN, no advisory lock, no prepared statement.
-        let sessionState = try await connection.query(
-            """
-            SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'),
-                   (SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%')
-            """)[0]
-        #expect(try sessionState.decode(Int64.self, at: 0) == 0)
-        #expect(try sessionState.decode(Int64.self, at: 1) == 0)
+        // Settled: several lease periods (lease_ttl 2s) later, with the survivor still running, the
+        // count has not moved (no late re-application after the takeover).
+        let applied = { try await connection.query("SELECT count(*) FROM applied")[0].decode(Int64.self, at: 0) }
+        let settled = try await applied()
+        try await Task.sleep(for: .seconds(6))
+        #expect(try await applied() == settled, "applications after everything had caught up")
+        try await Self.expectExactlyOnce(connection)
+        second.signal(SIGTERM)
+        #expect(await second.finish().status == 0)
+        sessionBound.cancel()
+        let sessionState = try await sessionBound.value
+        #expect(sessionState.isEmpty, "session-bound state through the pooler: \(sessionState.prefix(3))")
+
+        // No prepared statement on any server connection the pool holds (they are per session:
+        // visible only from inside each). One client per pool slot, each in a transaction, holds
+        // every server connection at once; the pool's connections must all be among them.
+        let pooled = Set(
+            try await connection.query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).map { try $0.decode(Int32.self, at: 0) })
+        var clients: [PostgresConnection] = []
+        var probed: Set<Int32> = []
+        var prepared: [String] = []
+        for _ in 0..<poolSize {
+            let client = try await bouncer.connect()
+            clients.append(client)
+            try await client.query("BEGIN")
+            let row = try await client.query(
+                "SELECT pg_backend_pid(), (SELECT coalesce(string_agg(name, ', '), '') FROM pg_prepared_statements)")[0]
+            probed.insert(try row.decode(Int32.self, at: 0))
+            let names = try row.decode(String.self, at: 1)
+            if !names.isEmpty { prepared.append(names) }
+        }
+        for client in clients {
+            try await client.query("ROLLBACK")
+            await client.close()
+        }
+        #expect(!pooled.isEmpty && pooled.isSubset(of: probed), "server connections not probed: \(pooled.subtracting(probed))")
+        #expect(prepared.isEmpty, "prepared statements left on the pool's server connections: \(prepared)")
     }
 }

@@ -6,7 +6,7 @@ public struct ProjectionistCommand: AsyncParsableCommand {
         commandName: "projectionist",
         abstract: "Keeps the read models of a PostgreSQL event store up to date, exactly once.",
         subcommands: [
-            RunCommand.self, MigrateCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self, WaitCommand.self,
+            RunCommand.self, MigrateCommand.self, CheckCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self, WaitCommand.self,
             DropCommand.self, KeysCommand.self,
         ])
 

@@ -6,7 +6,8 @@ import Postgres
 import Projections
 
 /// `projectionist wait NAME... [--timeout D]`: blocks until the projections have caught up with
-/// the head as it was when called (exit 0), or the timeout passed (exit 75).
+/// the head as it was when called (exit 0), or the timeout passed (exit 75). A projection that
+/// is `failed` before it got there ends the wait at once (exit 1) with its last error.
 struct WaitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wait",
@@ -60,6 +61,12 @@ struct WaitCommand: AsyncParsableCommand {
                     lastLine = .now
                 }
                 if done { return }
+                let waiting = Set(progress.filter { !$0.done }.map(\.name))
+                if let failure = Self.failure(rows.filter { waiting.contains($0.name) }) {
+                    if terminal { FileHandle.standardOutput.write(Data("\n".utf8)) }
+                    printError("error: \(failure)")
+                    throw ExitStatus.failure.exitCode
+                }
                 if timedOut {
                     printError("error: timed out after \(self.timeout ?? "") waiting for \(self.names.joined(separator: ", ")) to reach \(target)")
                     throw ExitStatus.timedOut.exitCode
@@ -67,5 +74,14 @@ struct WaitCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(terminal ? 200 : 500))
             }
         }
+    }
+
+    /// Why waiting on is pointless: the first of `rows` (units of projections not there yet) in
+    /// state `failed`, named with its position and last error; nil when none is.
+    static func failure(_ rows: [StatusReport.Row]) -> String? {
+        guard let row = rows.first(where: { $0.state == "failed" }) else { return nil }
+        let unit = row.partition.map { "\(row.name) (partition \($0))" } ?? row.name
+        return "projection \(unit) is failed at position \(row.position): \(row.error ?? "no error recorded")."
+            + " It retries on its own; fix the cause (see `projectionist status`), or wait again once it runs"
     }
 }

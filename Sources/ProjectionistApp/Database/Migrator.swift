@@ -4,7 +4,8 @@ import Postgres
 import Projections
 
 /// Applies the migration, every projection's `setup` and the published views (each over the
-/// table of the projection serving it) in one transaction.
+/// table of the projection serving it) in one transaction, and has the server check every
+/// handler statement against the result before it commits (`HandlerCheck`).
 public struct Migrator: Sendable {
     public let configuration: ProjectionistConfiguration
 
@@ -23,28 +24,48 @@ public struct Migrator: Sendable {
         try await tx.query("LOCK TABLE \(heads), \(events) IN SHARE MODE")
     }
 
+    /// Migrates and commits.
+    /// - Throws: `ConfigurationError` for a failing `setup` or a handler statement the server
+    ///   refuses (nothing is committed then), `SchemaError` for a published view that clashes.
     public func migrate(on connection: PostgresConnection) async throws {
-        try await connection.transaction { tx in
-            // Concurrent migrations would race on CREATE ... IF NOT EXISTS; one at a time.
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtext('projectionist.migrate'))")
-            try await self.lockEventStore(in: tx)
-            try await tx.execute(script: Migration.sql(for: self.configuration.schema))
-            if let encryption = self.configuration.encryption {
-                try await tx.execute(script: KeyStore.migrationSQL(table: encryption.keysTable))
-            }
-            for projection in self.configuration.projections {
-                guard let setup = projection.setup, !setup.trimmingSpaces.isEmpty else { continue }
-                do {
-                    try await tx.execute(script: setup)
-                } catch let error as PostgresError {
-                    throw ConfigurationError(
-                        file: self.configuration.file, keyPath: "projections.\(projection.name).setup", line: projection.line,
-                        message: "setup SQL failed: \(error)")
-                }
-            }
-            let publications = Publications(schema: self.configuration.schema, projections: try self.configuration.sqlProjections())
-            try await publications.verify(requireViews: false, on: tx)
-            try await publications.createMissingViews(on: tx)
+        try await connection.transaction { tx in _ = try await self.apply(in: tx) }
+    }
+
+    /// `projectionist check`: everything `migrate` does, in a transaction rolled back at the end.
+    /// - Returns: how many handler statements the server accepted.
+    /// - Throws: what `migrate` would.
+    public func check(on connection: PostgresConnection) async throws -> Int {
+        struct RolledBack: Error { var statements: Int }
+        do {
+            try await connection.transaction { (tx: Transaction) async throws -> Void in throw RolledBack(statements: try await self.apply(in: tx)) }
+        } catch let done as RolledBack {
+            return done.statements
         }
+        return 0
+    }
+
+    /// The migration's statements, in `tx`; returns how many handler statements were checked.
+    func apply(in tx: Transaction) async throws -> Int {
+        // Concurrent migrations would race on CREATE ... IF NOT EXISTS; one at a time.
+        try await tx.query("SELECT pg_advisory_xact_lock(hashtext('projectionist.migrate'))")
+        try await self.lockEventStore(in: tx)
+        try await tx.execute(script: Migration.sql(for: self.configuration.schema))
+        if let encryption = self.configuration.encryption {
+            try await tx.execute(script: KeyStore.migrationSQL(table: encryption.keysTable))
+        }
+        for projection in self.configuration.projections {
+            guard let setup = projection.setup, !setup.trimmingSpaces.isEmpty else { continue }
+            do {
+                try await tx.execute(script: setup)
+            } catch let error as PostgresError {
+                throw ConfigurationError(
+                    file: self.configuration.file, keyPath: "projections.\(projection.name).setup", line: projection.line,
+                    message: "setup SQL failed: \(error)")
+            }
+        }
+        let publications = Publications(schema: self.configuration.schema, projections: try self.configuration.sqlProjections())
+        try await publications.verify(requireViews: false, on: tx)
+        try await publications.createMissingViews(on: tx)
+        return try await HandlerCheck(configuration: self.configuration).run(in: tx)
     }
 }

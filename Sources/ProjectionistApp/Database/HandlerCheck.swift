@@ -1,0 +1,49 @@
+import Postgres
+import Projections
+
+/// Has the server parse and plan every handler statement of the configured SQL projections, the
+/// way the runtime sends it (named parameters rewritten to `$1..$n`, bound with their types),
+/// so that a typo or a missing table or column is refused by `migrate` and `check` instead of
+/// failing the first event that reaches it. Nothing runs.
+struct HandlerCheck: Sendable {
+    let configuration: ProjectionistConfiguration
+
+    /// - Returns: how many statements the server accepted.
+    /// - Throws: `ConfigurationError` naming every statement the server refused (projection,
+    ///   event type, key path and the server's message). Each is parsed under a savepoint, so
+    ///   the transaction stays usable and every problem is reported at once.
+    @discardableResult
+    func run(in tx: Transaction) async throws -> Int {
+        var refused: [(path: String, line: Int?, text: String)] = []
+        var accepted = 0
+        for (index, projection) in try self.configuration.sqlProjections().enumerated() {
+            for eventType in projection.handlers.keys.sorted() {
+                let statements = projection.handlers[eventType]!
+                for (position, statement) in statements.enumerated() {
+                    try await tx.query("SAVEPOINT projectionist_handler_check")
+                    do {
+                        try await tx.connection.parse(
+                            statement.rewritten.sql, types: statement.rewritten.names.map { SQLProjection.parameterTypes[$0]! })
+                        try await tx.query("RELEASE SAVEPOINT projectionist_handler_check")
+                        accepted += 1
+                    } catch let error as PostgresError where error.code == .server {
+                        try await tx.query("ROLLBACK TO SAVEPOINT projectionist_handler_check")
+                        let path = "projections[\(index)].handlers.\(eventType)" + (statements.count > 1 ? "[\(position)]" : "")
+                        refused.append(
+                            (path, self.configuration.projections[index].line, "projection \(projection.name), handler \(eventType): the server refuses its SQL: \(error.message)"
+                                + (error.sqlState.map { " [\($0)]" } ?? "")))
+                    }
+                }
+            }
+        }
+        let advice = ". Fix the handler SQL (nothing was changed)"
+        if refused.count == 1 {
+            throw ConfigurationError(file: self.configuration.file, keyPath: refused[0].path, line: refused[0].line, message: refused[0].text + advice)
+        }
+        guard refused.isEmpty else {
+            throw ConfigurationError(
+                file: self.configuration.file, message: refused.map { "\($0.path): \($0.text)" }.joined(separator: "; ") + advice)
+        }
+        return accepted
+    }
+}
