@@ -7,6 +7,10 @@ public protocol ValueFreeError: Error, CustomStringConvertible {}
 
 /// Names the subject, scope and key version, never a value or a key.
 extension EncryptionError: ValueFreeError {}
+/// These name a unit, a token or a successor: the runner's own errors, never event data.
+extension FencedError: ValueFreeError {}
+extension RetiredError: ValueFreeError {}
+extension CheckpointDeletedError: ValueFreeError {}
 
 /// Error text that cannot carry a decrypted value, for projections that decrypt payloads.
 ///

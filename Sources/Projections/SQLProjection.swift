@@ -111,7 +111,7 @@ public struct SQLProjection: StatementProjection {
 
     /// A payload or metadata that is not one JSON document because it holds a NUL byte: bound
     /// as text, the server would read it only up to the NUL and apply a shorter document.
-    public struct InvalidJSON: Error, CustomStringConvertible, Sendable {
+    public struct InvalidJSON: ValueFreeError, Sendable {
         /// `payload` or `metadata`.
         public var field: String
         public var offset: Int
