@@ -37,7 +37,8 @@ struct ObservabilityTests {
     func scrape() async throws {
         let db = try await TestDatabase.fresh("observe")
         let port = HTTPGet.freePort()
-        let config = daemonConfig(db, worker: "  batch_size: 100", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        // Small batches: the catch-up lasts seconds, long enough for the gauges (refreshed every second) to show it.
+        let config = daemonConfig(db, worker: "  batch_size: 10", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
         defer { TemporaryFile.remove(config) }
         #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
         let connection = try await db.connect()
