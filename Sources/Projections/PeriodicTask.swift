@@ -3,7 +3,9 @@ import Postgres
 
 /// A background duty on a connection of its own (the lease coordinator, the swap monitor, the
 /// lag sampler): `tick` every `interval` until the task is cancelled; a failure closes the
-/// connection and the next tick reconnects after a jittered backoff (reset on success).
+/// connection and the next tick reconnects after a jittered backoff. The backoff starts over
+/// only after a tick succeeded: a connect that succeeds followed by the same failure (a missing
+/// column, a permission) keeps backing off instead of retrying ten times a second.
 struct PeriodicTask: Sendable {
     let role: String
     let interval: Duration
@@ -28,9 +30,9 @@ struct PeriodicTask: Sendable {
                     current = try await PostgresConnection.connect(self.database)
                     try await connected(current)
                     connection = current
-                    backoff.reset()
                 }
                 try await tick(current)
+                backoff.reset()
                 try await Task.sleep(for: self.interval)
             } catch {
                 if Task.isCancelled { break }

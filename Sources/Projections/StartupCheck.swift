@@ -4,18 +4,20 @@ import Postgres
 /// The checks the runtime makes before it starts: the tables and columns it reads and writes
 /// exist, and the position sequence hands out numbers one at a time.
 public enum StartupCheck {
+    // Every column `migrate` creates in the tables the runtime reads and writes (docs/reference.md's
+    // tables), not only those read at start: a column missing at run time would fail for ever after READY.
     static let eventColumns = ["global_position"] + PersistedEvent.columns
     static let checkpointColumns = [
-        "consumer_name", "last_position", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
-        "gap_position", "gap_holder", "fencing_token",
+        "consumer_name", "last_position", "created_at", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
+        "gap_position", "gap_holder", "fencing_token", "events_per_second", "retired_at", "successor",
     ]
-    static let nodeColumns = ["worker_id", "heartbeat_at", "updated_at", "hostname", "pid"]
-    static let assignmentColumns = ["consumer_name", "worker_id", "updated_at", "lease_expires_at", "fencing_token"]
+    static let nodeColumns = ["worker_id", "heartbeat_at", "created_at", "updated_at", "hostname", "pid"]
+    static let assignmentColumns = ["consumer_name", "worker_id", "created_at", "updated_at", "lease_expires_at", "fencing_token"]
     static let gapColumns = [
-        "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",
+        "id", "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",
         "first_seen_at",
     ]
-    static let deadLetterColumns = ["consumer_name", "global_position", "event_id", "event_type", "error", "failed_at"]
+    static let deadLetterColumns = ["id", "consumer_name", "global_position", "event_id", "event_type", "error", "failed_at"]
 
     /// - Throws: `SchemaError` naming the missing table or columns (and saying to run `migrate`),
     ///   or the sequence whose cache is larger than 1.

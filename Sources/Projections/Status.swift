@@ -27,7 +27,10 @@ public struct GapHolder: Sendable, Hashable, CustomStringConvertible {
 public struct ProjectionStatus: Sendable {
     public var name: String
     public var position: Int64 = 0
-    public var head: Int64 = 0
+    /// The head as the runner last read it (0 until then: see `headKnown`).
+    public var head: Int64 = 0 { didSet { self.headKnown = true } }
+    /// Whether the runner has read the head yet: before, `lag` means nothing (no lag is exported).
+    public private(set) var headKnown = false
     public var lag: Int64 { max(0, self.head - self.position) }
     public var state: ProjectionState = .catchingUp
     public var lastError: String?

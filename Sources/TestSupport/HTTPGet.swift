@@ -35,10 +35,15 @@ public enum HTTPGet {
         return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 
-    /// - Throws: when nothing answers on the port.
-    public static func get(port: Int, _ path: String) throws -> Response {
+    /// - Parameter timeout: how long a read may wait for the server (none: as long as it takes).
+    /// - Throws: when nothing answers on the port (or nothing arrives within `timeout`).
+    public static func get(port: Int, _ path: String, timeout: Duration? = nil) throws -> Response {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(descriptor) }
+        if let timeout {
+            var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")

@@ -129,7 +129,7 @@ import Testing
             ("worker:\n  poll_interval: 10 parsecs\n", "worker.poll_interval", 2, "not a duration"),
             ("worker:\n  gap_skip_after: soon\n", "worker.gap_skip_after", 2, "not a duration"),
             ("worker:\n  batch_size: 10\n  slow_batch_warn: 10\n", "worker.slow_batch_warn", 3, "not a duration"),
-            ("worker:\n  slow_batch_warn: 0ms\n", "worker.slow_batch_warn", 2, "longer than 0"),
+            ("worker:\n  slow_batch_warn: 0ms\n", "worker.slow_batch_warn", 2, "at least 1ms"),
             ("store:\n  events_table: a.b.c\n", "store.events_table", 2, "not a table name"),
             ("store:\n  manage_schema: maybe\n", "store.manage_schema", 2, "true or false"),
             ("store:\n  notify_channel: \"a$projectionist$b\"\n", "store.notify_channel", 2, "not a channel name"),
@@ -267,8 +267,80 @@ import Testing
         #expect(DurationParser.format(duration) == text)
     }
 
-    @Test("bad durations", arguments: ["", "5", "1d", "-1s", "1.5s", "ms"])
+    @Test("bad durations", arguments: ["", "5", "1d", "-1s", "1.5s", "ms", "9999999999999999h", "99999999999999999999ms", "153722867280912931m"])
     func badDurations(text: String) {
         #expect(DurationParser.parse(text) == nil)
+    }
+
+    @Test(
+        "every duration and count key has bounds: out of them is an error naming the key and the bounds",
+        arguments: [
+            ("worker:\n  poll_interval: 0ms\n", "worker.poll_interval", "at least 1ms"),
+            ("worker:\n  poll_interval: 2h\n  max_poll_interval: 3h\n", "worker.poll_interval", "at most 1h"),
+            ("worker:\n  poll_interval: 9999999999999999h\n", "worker.poll_interval", "at most 1h"),
+            ("worker:\n  max_poll_interval: 61m\n", "worker.max_poll_interval", "at most 1h"),
+            ("worker:\n  batch_size: 4611686018427387904\n", "worker.batch_size", "at most 100000"),
+            ("worker:\n  batch_size: 100001\n", "worker.batch_size", "at most 100000"),
+            ("worker:\n  batch_size: 99999999999999999999999\n", "worker.batch_size", "at most 100000"),
+            ("worker:\n  gap_warn_after: 0ms\n", "worker.gap_warn_after", "at least 1ms"),
+            ("worker:\n  gap_warn_after: 25h\n", "worker.gap_warn_after", "at most 24h"),
+            ("worker:\n  gap_skip_after: 0s\n", "worker.gap_skip_after", "at least 1s"),
+            ("worker:\n  gap_skip_after: 169h\n", "worker.gap_skip_after", "at most 168h"),
+            ("worker:\n  slow_batch_warn: 25h\n", "worker.slow_batch_warn", "at most 24h"),
+            ("worker:\n  lease_ttl: 2h\n", "worker.lease_ttl", "at most 1h"),
+            ("database:\n  startup_timeout: 0s\n", "database.startup_timeout", "at least 1s"),
+            ("database:\n  startup_timeout: 25h\n", "database.startup_timeout", "at most 24h"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  key_cache_size: 10000001\n", "encryption.key_cache_size", "at most 10000000"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  key_cache_lifetime: 0s\n", "encryption.key_cache_lifetime", "at least 1s"),
+            ("encryption:\n  system_keys: /k\n  active_key: k1\n  key_cache_lifetime: 25h\n", "encryption.key_cache_lifetime", "at most 24h"),
+            ("health:\n  max_lag_events: 99999999999999999999\n", "health.max_lag_events", "whole number"),
+            ("health:\n  max_lag_seconds: 1e400\n", "health.max_lag_seconds", "number of seconds"),
+        ])
+    func bounds(yaml: String, keyPath: String, message: String) throws {
+        let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "bounds.yaml") }
+        #expect(error.keyPath == keyPath, "\(error)")
+        #expect(error.description.contains(message), "\(error)")
+    }
+
+    @Test("the bounds themselves are accepted")
+    func boundsInclusive() throws {
+        let low = try ProjectionistConfiguration.parse(
+            "database:\n  startup_timeout: 1s\nworker:\n  batch_size: 1\n  poll_interval: 1ms\n  max_poll_interval: 1ms\n  gap_warn_after: 1ms\n  gap_skip_after: 1s\n  slow_batch_warn: 1ms\n  lease_ttl: 2s\n",
+            file: "low.yaml")
+        #expect(low.worker.batchSize == 1 && low.worker.pollInterval == .milliseconds(1) && low.worker.gapSkipAfter == .seconds(1))
+        let high = try ProjectionistConfiguration.parse(
+            "database:\n  startup_timeout: 24h\nworker:\n  batch_size: 100000\n  poll_interval: 1h\n  max_poll_interval: 1h\n  gap_warn_after: 24h\n  gap_skip_after: 168h\n  slow_batch_warn: 24h\n  lease_ttl: 1h\n",
+            file: "high.yaml")
+        #expect(high.worker.batchSize == 100_000 && high.worker.maxPollInterval == .seconds(3600) && high.worker.gapSkipAfter == .seconds(604_800))
+    }
+
+    @Test(
+        "a NUL in a projection's name or an aggregate type, and '#' or '/' in a name, are refused naming the key",
+        arguments: [
+            ("projections:\n  - name: \"a\\0b\"\n    handlers:\n      X: SELECT 1\n", "projections[0].name", "NUL"),
+            ("projections:\n  - name: a\n    aggregate_types: [Order, \"Ord\\0er\"]\n    handlers:\n      X: SELECT 1\n", "projections[0].aggregate_types[1]", "NUL"),
+            ("projections:\n  - name: a\n    handlers:\n      \"X\\0Y\": SELECT 1\n", "projections[0].handlers", "NUL"),
+            ("projections:\n  - name: \"x#0/2\"\n    handlers:\n      X: SELECT 1\n", "projections[0].name", "must not contain '#' or '/'"),
+            ("projections:\n  - name: a/b\n    handlers:\n      X: SELECT 1\n", "projections[0].name", "must not contain '#' or '/'"),
+        ])
+    func forbiddenCharacters(yaml: String, keyPath: String, message: String) throws {
+        let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(yaml, file: "names.yaml") }
+        #expect(error.keyPath == keyPath, "\(error)")
+        #expect(error.description.contains(message), "\(error)")
+    }
+
+    @Test("PROJECTIONIST_METRICS_LISTEN replaces metrics.listen; a bad value names the variable and the key")
+    func listenOverride() throws {
+        let file = TemporaryFile.write("metrics:\n  listen: 127.0.0.1:9464\n")
+        defer { TemporaryFile.remove(file) }
+        let moved = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:9465"])
+        #expect(moved.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9465))
+        let plain = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": ""])
+        #expect(plain.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9464))
+        let error = try #require(throws: ConfigurationError.self) {
+            try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "9465"])
+        }
+        #expect(error.keyPath == "metrics.listen")
+        #expect(error.description.contains("PROJECTIONIST_METRICS_LISTEN"), "\(error)")
     }
 }

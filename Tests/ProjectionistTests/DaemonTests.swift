@@ -164,12 +164,18 @@ struct DaemonTests {
         ("projections:\n  - name: a\n    handlers:\n      X: \"\"\n", "projections[0].handlers.X", "empty handler"),
         ("projections:\n  - name: a\n    handlers:\n      X: SELECT $aggregate_idd\n", "projections[0].handlers.X", "unknown parameter $aggregate_idd"),
         ("projections: [\n", "", "invalid YAML"),
+        ("database:\n  url: host=/nonexistent\n  startup_timeout: 1s\nworker:\n  poll_interval: 0ms\n", "worker.poll_interval", "at least 1ms"),
+        ("database:\n  url: host=/nonexistent\n  startup_timeout: 1s\nworker:\n  poll_interval: 9999999999999999h\n", "worker.poll_interval", "at most 1h"),
+        ("database:\n  url: host=/nonexistent\n  startup_timeout: 1s\nworker:\n  batch_size: 4611686018427387904\n", "worker.batch_size", "at most 100000"),
+        ("projections:\n  - name: \"a\\0b\"\n    handlers:\n      X: SELECT 1\n", "projections[0].name", "NUL"),
+        ("projections:\n  - name: \"x#0/2\"\n    handlers:\n      X: SELECT 1\n", "projections[0].name", "must not contain '#' or '/'"),
     ])
     func configurationErrors(yaml: String, keyPath: String, message: String) async throws {
-        let config = TemporaryFile.write(yaml)
+        let config = TemporaryFile.write(yaml + "metrics:\n  listen: \"\"\n")
         defer { TemporaryFile.remove(config) }
         let notify = try NotifySocket()
-        let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
+        let output = try await ProjectionistProcess.run(
+            ["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path, "PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
         #expect(output.status == 78)
         #expect(output.stderr.contains(config))
         #expect(keyPath.isEmpty || output.stderr.contains(keyPath))
@@ -188,7 +194,7 @@ struct DaemonTests {
 
     @Test("an unreachable database exits 69 after startup_timeout, without READY and without the password")
     func unreachable() async throws {
-        let config = TemporaryFile.write("database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:1/x\n  startup_timeout: 1s\n")
+        let config = TemporaryFile.write("database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:1/x\n  startup_timeout: 1s\nmetrics:\n  listen: \"\"\n")
         defer { TemporaryFile.remove(config) }
         let notify = try NotifySocket()
         let output = try await ProjectionistProcess.run(
@@ -202,11 +208,75 @@ struct DaemonTests {
     @Test("missing tables exit 78 saying to run migrate; the environment's URL wins over the file")
     func missingTables() async throws {
         let db = try await TestDatabase.fresh("daemonnotables")
-        let config = TemporaryFile.write("database:\n  url: host=/nonexistent\nprojections:\n  - name: a\n    handlers:\n      X: SELECT 1\n")
+        let config = TemporaryFile.write(
+            "database:\n  url: host=/nonexistent\nmetrics:\n  listen: \"\"\nprojections:\n  - name: a\n    handlers:\n      X: SELECT 1\n")
         defer { TemporaryFile.remove(config) }
         let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": db.connectionString])
         #expect(output.status == 78)
         #expect(output.stderr.contains("migrate"))
         #expect(output.stderr.contains("events"))
+    }
+
+    @Test("a column the daemon writes missing (retired_at): exit 78 naming the table and the column, before READY")
+    func missingColumn() async throws {
+        let db = try await TestDatabase.fresh("daemonnocolumn")
+        let config = daemonConfig(db)
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        try await connection.query("ALTER TABLE consumer_checkpoints DROP COLUMN retired_at")
+        let notify = try NotifySocket()
+        let output = try await ProjectionistProcess.run(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
+        #expect(output.status == 78, "\(output.stderr)")
+        #expect(output.stderr.contains("consumer_checkpoints") && output.stderr.contains("retired_at"), "\(output.stderr)")
+        #expect(output.stderr.contains("projectionist migrate"), "\(output.stderr)")
+        #expect(!notify.lines.contains("READY=1"))
+        notify.close()
+    }
+
+    @Test(
+        "an unknown database, an unknown role or a connection string libpq cannot parse: exit 78 at once naming database.url, never the password",
+        arguments: ["dbname=no_such_database_x password=s3cr3t-pw", "user=no_such_role_x password=s3cr3t-pw", "password=s3cr3t-pw dbname"])
+    func permanentConnectionErrors(suffix: String) async throws {
+        let server = try TestDatabase.serverConnectionString()
+        let config = TemporaryFile.write("database:\n  startup_timeout: 10s\nmetrics:\n  listen: \"\"\n")
+        defer { TemporaryFile.remove(config) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let notify = try NotifySocket()
+        let output = try await ProjectionistProcess.run(
+            ["run", "--config", config],
+            environment: ["NOTIFY_SOCKET": notify.path, "PROJECTIONIST_DATABASE_URL": "\(server) \(suffix)", "DATABASE_URL": nil])
+        #expect(output.status == 78, "\(output.stderr)")
+        #expect(clock.now - start < .seconds(8), "took \(clock.now - start): retried like an unreachable server")
+        #expect(output.stderr.contains("database.url"), "\(output.stderr)")
+        #expect(!output.stderr.contains("s3cr3t-pw"), "\(output.stderr)")
+        #expect(!notify.lines.contains("READY=1"))
+        notify.close()
+        // The operator commands too.
+        let status = try await ProjectionistProcess.run(
+            ["status", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": "\(server) \(suffix)", "DATABASE_URL": nil])
+        #expect(status.status == 78, "\(status.stderr)")
+        #expect(!status.stderr.contains("s3cr3t-pw"))
+    }
+
+    @Test("status against a server that is down says within a few seconds that it waits, for what and for how long")
+    func statusSaysItWaits() async throws {
+        // A port that takes the connection and never answers: each of libpq's attempts waits out its connect_timeout.
+        let (silent, port) = HTTPGet.occupyPort()
+        defer { close(silent) }
+        let config = TemporaryFile.write(
+            "database:\n  url: postgres://u:pa55-w0rd@127.0.0.1:\(port)/x\n  startup_timeout: 8s\nmetrics:\n  listen: \"\"\n")
+        defer { TemporaryFile.remove(config) }
+        let status = try ProjectionistProcess.start(
+            ["status", "--config", config], environment: ["PROJECTIONIST_DATABASE_URL": nil, "DATABASE_URL": nil])
+        defer { status.signal(SIGKILL) }
+        #expect(await status.waitForOutput("aiting", timeout: .seconds(5)), "nothing said while waiting: \(status.stderr)")
+        #expect(status.process.isRunning, "it should still be waiting")
+        let said = status.stderr
+        #expect(said.contains("8s") && said.contains("database.startup_timeout"), "\(said)")
+        #expect(said.contains("127.0.0.1"), "\(said)")
+        #expect(!said.contains("pa55-w0rd"))
+        #expect(await status.finish().status == 69)
     }
 }

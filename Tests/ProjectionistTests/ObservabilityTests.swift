@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Postgres
 @testable import ProjectionistApp
+import Synchronization
 import Projections
 import TestSupport
 import Testing
@@ -36,7 +37,8 @@ struct ObservabilityTests {
     func scrape() async throws {
         let db = try await TestDatabase.fresh("observe")
         let port = HTTPGet.freePort()
-        let config = daemonConfig(db, worker: "  batch_size: 100", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        // Small batches: the catch-up lasts seconds, long enough for the gauges (refreshed every second) to show it.
+        let config = daemonConfig(db, worker: "  batch_size: 10", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
         defer { TemporaryFile.remove(config) }
         #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
         let connection = try await db.connect()
@@ -48,13 +50,24 @@ struct ObservabilityTests {
         var sawCatchingUp = false
         try await eventually("a scrape while catching up", timeout: .seconds(60), every: .milliseconds(50)) {
             guard let response = try? HTTPGet.get(port: port, "/metrics"), response.status == 200 else { return false }
-            let checkpoint = Self.value("projectionist_checkpoint_position", in: response.body) ?? -1
+            // Before the runner has read the head there is no position sample at all; after, all three.
+            // (They appear in the order lag, head, checkpoint.)
+            guard let checkpoint = Self.value("projectionist_checkpoint_position", in: response.body) else {
+                if Self.value("projectionist_lag_events", in: response.body) == nil {
+                    #expect(Self.value("projectionist_head_position", in: response.body) == nil)
+                }
+                return false
+            }
             let stored = try await CheckpointStore().position("order_overview_v1", on: connection) ?? 0
             // The gauge trails the database by at most a second's work, never leads it.
             #expect(checkpoint <= Double(stored))
-            #expect((Self.value("projectionist_head_position", in: response.body) ?? 0) <= Double(head))
-            if Self.value("projectionist_state", "{projection=\"order_overview_v1\",state=\"catching_up\"}", in: response.body) == 1, checkpoint > 0 {
-                #expect((Self.value("projectionist_lag_events", in: response.body) ?? 0) > 0)
+            let headGauge = try #require(Self.value("projectionist_head_position", in: response.body), "\(response.body)")
+            #expect(headGauge <= Double(head))
+            let lag = try #require(Self.value("projectionist_lag_events", in: response.body), "\(response.body)")
+            let catchingUp = try #require(
+                Self.value("projectionist_state", "{projection=\"order_overview_v1\",state=\"catching_up\"}", in: response.body), "\(response.body)")
+            if catchingUp == 1, checkpoint > 0 {
+                #expect(lag > 0)
                 sawCatchingUp = true
             }
             return sawCatchingUp
@@ -148,6 +161,134 @@ struct ObservabilityTests {
         #expect(run.stderr.contains("metrics.listen") && run.stderr.contains("in use"), "\(run.stderr)")
         #expect(!notify.lines.contains("READY=1"))
         notify.close()
+    }
+
+    @Test("/metrics scraped right after start: no lag sample before the head is known, and a lag of 0 means caught up")
+    func noLagBeforeTheHead() async throws {
+        let db = try await TestDatabase.fresh("observe_early")
+        let port = HTTPGet.freePort()
+        let config = daemonConfig(db, worker: "  batch_size: 50", extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        _ = try await Seeder.seedOrders(1_000, on: connection)
+        let head = Double(try await EventStore().latestPosition(on: connection))
+        #expect(head >= 3_000)
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        defer { daemon.signal(SIGKILL) }
+        var scrapes = 0
+        var withoutLag = 0
+        try await eventually("idle at the head", timeout: .seconds(120), every: .milliseconds(10)) {
+            guard let response = try? HTTPGet.get(port: port, "/metrics"), response.status == 200 else { return false }
+            scrapes += 1
+            let body = response.body
+            let lag = Self.value("projectionist_lag_events", in: body)
+            let checkpoint = Self.value("projectionist_checkpoint_position", in: body)
+            let headGauge = Self.value("projectionist_head_position", in: body)
+            guard let lag, let checkpoint else {
+                withoutLag += 1
+                #expect(lag != nil || (checkpoint == nil && headGauge == nil), "a position sample without a lag: \(body)")
+                return false
+            }
+            #expect(headGauge == head, "the head gauge before the head was read: \(headGauge ?? -1)")
+            #expect(head - checkpoint == lag)
+            if lag == 0 { #expect(checkpoint == head, "lag 0 at checkpoint \(checkpoint) of \(head)") }
+            if let seconds = Self.value("projectionist_lag_seconds", in: body), seconds == 0 {
+                #expect(checkpoint == head, "lag_seconds 0 at checkpoint \(checkpoint) of \(head)")
+            }
+            return checkpoint == head && Self.value("projectionist_lag_seconds", in: body) == 0
+        }
+        #expect(scrapes > 1)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.finish().status == 0)
+    }
+
+    @Test("150 concurrent /status requests while the checkpoint table is locked: the daemon's connections stay bounded and every request answers")
+    func statusUnderLoad() async throws {
+        let db = try await TestDatabase.fresh("observe_status_load")
+        let port = HTTPGet.freePort()
+        let config = daemonConfig(db, extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let connection = try await db.connect()
+        _ = try await appendOrders(5, prefix: "s", on: connection)
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        defer { daemon.signal(SIGKILL) }
+        try await eventually("ready", timeout: .seconds(30)) { (try? HTTPGet.get(port: port, "/readyz").status) == 200 }
+        #expect(try HTTPGet.get(port: port, "/status").status == 200)
+        let count = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = $1 AND application_name LIKE 'projectionist%' AND application_name <> 'projectionist-test'
+            """
+        func daemonConnections() async throws -> Int64 { try await connection.query(count, [db.name])[0].decode(Int64.self, at: 0) }
+        try await Task.sleep(for: .seconds(1))
+        let baseline = try await daemonConnections()
+
+        let locker = try await db.connect()
+        try await locker.query("BEGIN")
+        try await locker.query("LOCK TABLE consumer_checkpoints IN ACCESS EXCLUSIVE MODE")
+        let answers = Mutex<[Int]>([])
+        for _ in 0..<150 {
+            Thread {
+                let status = (try? HTTPGet.get(port: port, "/status", timeout: .seconds(60)))?.status ?? -1
+                answers.withLock { $0.append(status) }
+            }.start()
+        }
+        var most = baseline
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < .seconds(4) {
+            most = max(most, try await daemonConnections())
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        // The listener reads through one connection of its own at most, however many ask.
+        #expect(most <= baseline + 1, "the daemon had \(most) connections under load, \(baseline) before")
+        try await eventually("every request answered while the lock is held", timeout: .seconds(30)) { answers.withLock { $0.count } == 150 }
+        #expect(answers.withLock { $0 }.allSatisfy { $0 == 200 || $0 == 503 }, "\(answers.withLock { Dictionary(grouping: $0, by: { $0 }).mapValues(\.count) })")
+        try await locker.query("ROLLBACK")
+        try await eventually("200 again", timeout: .seconds(30)) { (try? HTTPGet.get(port: port, "/status", timeout: .seconds(10)).status) == 200 }
+        let json = try JSONSerialization.jsonObject(with: Data(try HTTPGet.get(port: port, "/status").body.utf8)) as? [String: Any] ?? [:]
+        #expect(projectionState(json)["state"] as? String == "idle")
+        #expect(try await daemonConnections() <= baseline + 1)
+        daemon.signal(SIGTERM)
+        #expect(await daemon.finish().status == 0)
+    }
+
+    @Test("two daemons started at the same moment on one port: the loser exits 78 naming metrics.listen before READY; PROJECTIONIST_METRICS_LISTEN lets both run")
+    func twoOnOnePort() async throws {
+        let db = try await TestDatabase.fresh("observe_two")
+        let port = HTTPGet.freePort()
+        let config = daemonConfig(db, extra: "metrics:\n  listen: 127.0.0.1:\(port)")
+        defer { TemporaryFile.remove(config) }
+        #expect(try await ProjectionistProcess.run(["migrate", "--config", config]).status == 0)
+        let notifyA = try NotifySocket()
+        let notifyB = try NotifySocket()
+        let a = try ProjectionistProcess.start(["run", "--config", config], environment: ["NOTIFY_SOCKET": notifyA.path])
+        let b = try ProjectionistProcess.start(["run", "--config", config], environment: ["NOTIFY_SOCKET": notifyB.path])
+        defer { a.signal(SIGKILL); b.signal(SIGKILL) }
+        try await eventually("one of them ends", timeout: .seconds(30)) { !a.process.isRunning || !b.process.isRunning }
+        let (loser, loserNotify, winner, winnerNotify) = a.process.isRunning ? (b, notifyB, a, notifyA) : (a, notifyA, b, notifyB)
+        let lost = await loser.finish()
+        #expect(lost.status == 78, "\(lost.stderr)")
+        #expect(lost.stderr.contains("metrics.listen") && lost.stderr.contains("in use"), "\(lost.stderr)")
+        #expect(!loserNotify.lines.contains("READY=1"))
+        try await eventually("the winner is ready", timeout: .seconds(30)) { winnerNotify.lines.contains("READY=1") }
+        #expect(winner.process.isRunning)
+
+        let other = HTTPGet.freePort()
+        let second = try ProjectionistProcess.start(
+            ["run", "--config", config], environment: ["NOTIFY_SOCKET": loserNotify.path, "PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:\(other)"])
+        defer { second.signal(SIGKILL) }
+        try await eventually("the second instance is ready on its own port", timeout: .seconds(30)) {
+            loserNotify.lines.contains("READY=1") && (try? HTTPGet.get(port: other, "/healthz").status) == 200
+        }
+        #expect(try HTTPGet.get(port: port, "/healthz").status == 200)
+        for process in [winner, second] {
+            process.signal(SIGTERM)
+            #expect(await process.finish().status == 0)
+        }
+        notifyA.close()
+        notifyB.close()
     }
 
     @Test("lag_seconds in status --json: the age of the oldest event not applied yet")

@@ -16,7 +16,8 @@ extension ProjectionistConfiguration {
     /// A connection, retrying until `database.startup_timeout` (then exit 69).
     func connect(for command: String) async throws -> PostgresConnection {
         try await DatabaseConnector.connect(
-            try self.connectionConfiguration(), timeout: self.database.startupTimeout, logger: Logger(label: "projectionist.\(command)"))
+            try self.connectionConfiguration(), timeout: self.database.startupTimeout, logger: Logger(label: "projectionist.\(command)"),
+            waiting: { printError("\(command): \($0)") })
     }
 
     /// Exits 64 listing the configured projections unless every one of `names` is configured.

@@ -35,6 +35,17 @@ struct DatabaseUnavailableError: Error, CustomStringConvertible {
     }
 }
 
+/// The server refused the connection for a reason retrying cannot fix (an unknown database,
+/// failed authentication) or libpq cannot parse the connection string (exit 78). The message
+/// holds libpq's, scrubbed of the password.
+struct DatabaseRefusedError: Error, CustomStringConvertible {
+    var reason: String
+    var message: String
+    var description: String {
+        "database.url (or PROJECTIONIST_DATABASE_URL, DATABASE_URL): \(self.reason): \(self.message). Fix the connection string, the role or the password; retrying would not help."
+    }
+}
+
 /// Runs a command body and turns the errors an operator acts on into their exit codes,
 /// printing one line to stderr.
 func withExitCodes(_ body: () async throws -> Void) async throws {
@@ -45,6 +56,9 @@ func withExitCodes(_ body: () async throws -> Void) async throws {
         throw ExitStatus.configuration.exitCode
     } catch let error as SchemaError {
         printError("schema error: \(error)")
+        throw ExitStatus.configuration.exitCode
+    } catch let error as DatabaseRefusedError {
+        printError("configuration error: \(error)")
         throw ExitStatus.configuration.exitCode
     } catch let error as DatabaseUnavailableError {
         printError("error: \(error)")

@@ -42,9 +42,11 @@ extension ProjectionistConfiguration {
         guard !active.isEmpty else { throw reader.error("encryption.active_key", activeNode, "must not be empty") }
         var encryption = Encryption(systemKeys: systemKeys, activeKey: active)
         if let value = keys["keys_table"] { encryption.keysTable = try Self.tableName(value, "encryption.keys_table", reader) }
-        if let value = keys["key_cache_size"] { encryption.keyCacheSize = try reader.positiveInteger(value, at: "encryption.key_cache_size") }
+        if let value = keys["key_cache_size"] {
+            encryption.keyCacheSize = try reader.integer(value, at: "encryption.key_cache_size", in: Bounds.keyCacheSize, why: " keys")
+        }
         if let value = keys["key_cache_lifetime"] {
-            encryption.keyCacheLifetime = try reader.duration(value, at: "encryption.key_cache_lifetime")
+            encryption.keyCacheLifetime = try reader.duration(value, at: "encryption.key_cache_lifetime", in: Bounds.keyCacheLifetime)
         }
         self.encryption = encryption
     }

@@ -48,7 +48,12 @@ public struct ProjectionistConfiguration: Sendable {
     public struct Metrics: Sendable {
         /// Nil (an empty `listen`): no listener.
         public var listen: ListenAddress? = .default
+        /// Where `listen` came from, for messages: the key, or `PROJECTIONIST_METRICS_LISTEN`.
+        public var listenSource = "metrics.listen"
     }
+
+    /// Replaces `metrics.listen` for one instance (e.g. `Environment=` in a template unit).
+    public static let listenVariable = "PROJECTIONIST_METRICS_LISTEN"
 
     /// When `/readyz` says not ready, beyond a failed projection (0: no limit).
     public struct Health: Sendable {
@@ -143,6 +148,15 @@ public struct ProjectionistConfiguration: Sendable {
         if let url = environment["PROJECTIONIST_DATABASE_URL"] ?? environment["DATABASE_URL"], !url.isEmpty {
             configuration.database.url = url
         }
+        if let text = environment[Self.listenVariable], !text.isEmpty {
+            guard let address = ListenAddress(parsing: text) else {
+                throw ConfigurationError(
+                    file: path, keyPath: "metrics.listen",
+                    message: "\(Self.listenVariable) is '\(text)', not host:port (e.g. 127.0.0.1:9465 or [::1]:9465); it replaces this key")
+            }
+            configuration.metrics.listen = address
+            configuration.metrics.listenSource = Self.listenVariable
+        }
         return configuration
     }
 
@@ -183,7 +197,9 @@ public struct ProjectionistConfiguration: Sendable {
         let keys = try reader.mapping(node, at: "database", allowed: Keys.database)
         if let value = keys["url"] { self.database.url = try reader.string(value, at: "database.url") }
         if let value = keys["password_file"] { self.database.passwordFile = try reader.string(value, at: "database.password_file") }
-        if let value = keys["startup_timeout"] { self.database.startupTimeout = try reader.duration(value, at: "database.startup_timeout") }
+        if let value = keys["startup_timeout"] {
+            self.database.startupTimeout = try reader.duration(value, at: "database.startup_timeout", in: Bounds.startupTimeout)
+        }
         if let value = keys["pooling"] {
             let text = try reader.string(value, at: "database.pooling")
             guard let pooling = Pooling(rawValue: text) else {
@@ -216,25 +232,29 @@ public struct ProjectionistConfiguration: Sendable {
         if let value = keys["checkpoints_table"] { self.worker.checkpointsTable = try Self.tableName(value, "worker.checkpoints_table", reader) }
         if let value = keys["gap_skips_table"] { self.worker.gapSkipsTable = try Self.tableName(value, "worker.gap_skips_table", reader) }
         if let value = keys["dead_letters_table"] { self.worker.deadLettersTable = try Self.tableName(value, "worker.dead_letters_table", reader) }
-        if let value = keys["batch_size"] { self.worker.batchSize = try reader.positiveInteger(value, at: "worker.batch_size") }
-        if let value = keys["poll_interval"] { self.worker.pollInterval = try reader.duration(value, at: "worker.poll_interval") }
-        if let value = keys["max_poll_interval"] { self.worker.maxPollInterval = try reader.duration(value, at: "worker.max_poll_interval") }
-        if let value = keys["gap_warn_after"] { self.worker.gapWarnAfter = try reader.duration(value, at: "worker.gap_warn_after") }
+        if let value = keys["batch_size"] {
+            self.worker.batchSize = try reader.integer(value, at: "worker.batch_size", in: Bounds.batchSize, why: " events per batch")
+        }
+        if let value = keys["poll_interval"] {
+            self.worker.pollInterval = try reader.duration(
+                value, at: "worker.poll_interval", in: Bounds.pollInterval, why: " (0 would poll without pause)")
+        }
+        if let value = keys["max_poll_interval"] {
+            self.worker.maxPollInterval = try reader.duration(value, at: "worker.max_poll_interval", in: Bounds.maxPollInterval)
+        }
+        if let value = keys["gap_warn_after"] {
+            self.worker.gapWarnAfter = try reader.duration(value, at: "worker.gap_warn_after", in: Bounds.gapWarnAfter)
+        }
         if let value = keys["gap_skip_after"] {
             let text = try reader.string(value, at: "worker.gap_skip_after")
-            self.worker.gapSkipAfter = text == "never" ? nil : try reader.duration(value, at: "worker.gap_skip_after")
+            self.worker.gapSkipAfter = text == "never" ? nil : try reader.duration(value, at: "worker.gap_skip_after", in: Bounds.gapSkipAfter)
         }
         if let value = keys["slow_batch_warn"] {
-            self.worker.slowBatchWarn = try reader.duration(value, at: "worker.slow_batch_warn")
-            guard self.worker.slowBatchWarn > .zero else {
-                throw reader.error("worker.slow_batch_warn", value, "must be longer than 0 (it would report every batch)")
-            }
+            self.worker.slowBatchWarn = try reader.duration(value, at: "worker.slow_batch_warn", in: Bounds.slowBatchWarn)
         }
         if let value = keys["lease_ttl"] {
-            self.worker.leaseTTL = try reader.duration(value, at: "worker.lease_ttl")
-            guard self.worker.leaseTTL >= .seconds(2) else {
-                throw reader.error("worker.lease_ttl", value, "must be at least 2s (instances renew leases several times within it)")
-            }
+            self.worker.leaseTTL = try reader.duration(
+                value, at: "worker.lease_ttl", in: Bounds.leaseTTL, why: " (instances renew leases several times within it)")
         }
         if self.worker.maxPollInterval < self.worker.pollInterval {
             throw reader.error("worker.max_poll_interval", keys["max_poll_interval"], "must not be shorter than worker.poll_interval")
@@ -279,6 +299,12 @@ public struct ProjectionistConfiguration: Sendable {
             guard let nameNode = keys["name"] else { throw reader.error(path, entry, "missing key 'name'") }
             var projection = Projection(name: try reader.string(nameNode, at: "\(path).name"), line: entry.mark?.line)
             guard !projection.name.isEmpty else { throw reader.error("\(path).name", nameNode, "must not be empty") }
+            try Self.refuseNUL(projection.name, "\(path).name", nameNode, reader)
+            guard !projection.name.contains("#"), !projection.name.contains("/") else {
+                throw reader.error(
+                    "\(path).name", nameNode,
+                    "'\(projection.name)': a projection's name must not contain '#' or '/' (they separate the partition in checkpoint names, e.g. name#0/2)")
+            }
             if let other = self.projections.first(where: { $0.name == projection.name }) {
                 throw reader.error(
                     "\(path).name", nameNode,
@@ -286,7 +312,9 @@ public struct ProjectionistConfiguration: Sendable {
             }
             if let value = keys["aggregate_types"] {
                 let types = try reader.sequence(value, at: "\(path).aggregate_types").enumerated().map {
-                    try reader.string($0.element, at: "\(path).aggregate_types[\($0.offset)]")
+                    let text = try reader.string($0.element, at: "\(path).aggregate_types[\($0.offset)]")
+                    try Self.refuseNUL(text, "\(path).aggregate_types[\($0.offset)]", $0.element, reader)
+                    return text
                 }
                 guard !types.isEmpty else {
                     throw reader.error("\(path).aggregate_types", value, "an empty list matches nothing; omit the key for every event")
@@ -301,13 +329,8 @@ public struct ProjectionistConfiguration: Sendable {
                 projection.onError = onError
             }
             if let value = keys["partitions"] {
-                projection.partitions = try reader.positiveInteger(value, at: "\(path).partitions")
-                guard projection.partitions <= 256 else {
-                    throw reader.error("\(path).partitions", value, "at most 256 (each partition holds a connection of its own)")
-                }
-                guard !projection.name.contains("#") || projection.partitions == 1 else {
-                    throw reader.error("\(path).name", nameNode, "a partitioned projection's name must not contain '#' (it separates the partition in checkpoint names)")
-                }
+                projection.partitions = try reader.integer(
+                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition holds a connection of its own)")
             }
             if let value = keys["publish"] { projection.publish = try Self.publications(value, of: projection.name, at: "\(path).publish", reader) }
             if let value = keys["replaces"] {
@@ -338,6 +361,7 @@ public struct ProjectionistConfiguration: Sendable {
             }
             for (key, value) in handlers {
                 let eventType = try reader.string(key, at: "\(path).handlers")
+                try Self.refuseNUL(eventType, "\(path).handlers", key, reader)
                 let handlerPath = "\(path).handlers.\(eventType)"
                 guard !projection.handlers.contains(where: { $0.eventType == eventType }) else {
                     throw reader.error(handlerPath, key, "duplicate handler for this event type")
@@ -351,6 +375,12 @@ public struct ProjectionistConfiguration: Sendable {
             self.projections.append(projection)
         }
         try self.validateVersions(reader)
+    }
+
+    /// A NUL byte would cut the name short where it is sent as text (a text array's literal).
+    static func refuseNUL(_ text: String, _ path: String, _ node: Node, _ reader: YAMLReader) throws {
+        guard text.utf8.contains(0) else { return }
+        throw reader.error(path, node, "contains a NUL byte (\\0), which PostgreSQL's text cannot hold")
     }
 
     static func tableName(_ node: Node, _ path: String, _ reader: YAMLReader) throws -> QualifiedName {

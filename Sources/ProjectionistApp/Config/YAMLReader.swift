@@ -49,9 +49,18 @@ struct YAMLReader {
         }
     }
 
-    func positiveInteger(_ node: Node, at path: String) throws -> Int {
-        guard case .scalar(let scalar) = node, scalar.style == .plain, let value = Int(scalar.string), value > 0 else {
+    /// A whole number within `bounds` (a number too large to represent is out of them too).
+    func integer(_ node: Node, at path: String, in bounds: ClosedRange<Int>, why: String = "") throws -> Int {
+        guard case .scalar(let scalar) = node, scalar.style == .plain, scalar.string.allSatisfy({ $0.isASCII && $0.isNumber }),
+            !scalar.string.isEmpty
+        else {
             throw self.error(path, node, "expected a positive whole number")
+        }
+        guard let value = Int(scalar.string), bounds.contains(value) else {
+            guard let value = Int(scalar.string), value < bounds.lowerBound else {
+                throw self.error(path, node, "\(scalar.string) is too large: at most \(bounds.upperBound)\(why)")
+            }
+            throw self.error(path, node, bounds.lowerBound == 1 && value <= 0 ? "expected a positive whole number" : "\(value) is too small: at least \(bounds.lowerBound)\(why)")
         }
         return value
     }
@@ -61,6 +70,18 @@ struct YAMLReader {
         guard let duration = DurationParser.parse(text) else {
             throw self.error(path, node, "'\(text)' is not a duration; write e.g. 250ms, 1s, 5m or 1h")
         }
+        return duration
+    }
+
+    /// A duration within `bounds`; `why` (", because ...") follows the bound in the message.
+    func duration(_ node: Node, at path: String, in bounds: ClosedRange<Duration>, why: String = "") throws -> Duration {
+        let text = try self.string(node, at: path)
+        let range = "at least \(DurationParser.format(bounds.lowerBound)) and at most \(DurationParser.format(bounds.upperBound))"
+        guard let duration = DurationParser.parse(text) else {
+            if DurationParser.isWellFormed(text) { throw self.error(path, node, "'\(text)' is too long: it must be \(range)\(why)") }
+            throw self.error(path, node, "'\(text)' is not a duration; write e.g. 250ms, 1s, 5m or 1h")
+        }
+        guard bounds.contains(duration) else { throw self.error(path, node, "'\(text)' is out of range: it must be \(range)\(why)") }
         return duration
     }
 

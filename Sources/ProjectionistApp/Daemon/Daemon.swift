@@ -38,17 +38,19 @@ public struct Daemon: Sendable {
         let database = try self.configuration.connectionConfiguration()
         let startupTimeout = self.configuration.database.startupTimeout
         let logger = self.logger
-        // The listener's address is checked before anything starts: a clear exit 78, no half start.
-        if let address = self.configuration.metrics.listen { try HTTPServer.checkAvailable(address, file: self.configuration.file) }
         let registry = PrometheusCollectorRegistry()
         if self.configuration.metrics.listen != nil { Self.bootstrapMetrics(registry) }
         let worker = try Worker(projections: projections, database: database, options: runtime, logger: logger)
         let (started, markStarted) = AsyncStream.makeStream(of: Void.self)
         let startedFlag = HTTPServer.StartedFlag()
 
+        // The listener binds its address before anything else starts: a port in use (another
+        // instance on this host) is a clear exit 78, before READY, whatever the timing.
+        let listening = ListenerGate(enabled: self.configuration.metrics.listen != nil)
         let startedWorker = ClosureService {
             try await cancelWhenGracefulShutdown {
                 do {
+                    guard try await listening.wait() else { return }  // shut down before the listener was bound
                     let connection = try await DatabaseConnector.connect(database, timeout: startupTimeout, logger: logger)
                     try await StartupCheck.verify(runtime.schema, allowSequenceCache: runtime.allowSequenceCache, on: connection)
                     try await StartupCheck.verifyPartitions(projections, schema: runtime.schema, on: connection)
@@ -76,10 +78,23 @@ public struct Daemon: Sendable {
         var http: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let address = self.configuration.metrics.listen {
             let server = HTTPServer(
-                address: address, registry: registry, board: worker.board, started: startedFlag, configuration: self.configuration,
-                liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
-            http.append(.init(service: try server.service(), serviceName: "HTTP listener"))
-            logger.info("Serving /metrics, /healthz, /readyz and /status.", metadata: ["address": "\(address)"])
+                address: address, source: self.configuration.metrics.listenSource, registry: registry, board: worker.board,
+                started: startedFlag, configuration: self.configuration, liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
+            let service = try server.service(bound: {
+                logger.info("Serving /metrics, /healthz, /readyz and /status.", metadata: ["address": "\(address)"])
+                listening.finish(.bound)
+            })
+            http.append(
+                .init(
+                    service: ClosureService {
+                        do {
+                            try await service.run()
+                            listening.finish(.ended)  // a shutdown before it was bound: the worker must not wait on
+                        } catch {
+                            listening.finish(.failed(error))
+                            throw error
+                        }
+                    }, serviceName: "HTTP listener"))
         }
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import NIOPosix
 import Postgres
 import Projections
@@ -11,9 +12,11 @@ import Synchronization
 
 /// The daemon's HTTP listener (`metrics.listen`), on Hummingbird: `/metrics` (Prometheus text
 /// format from swift-prometheus), `/healthz` (the runners' loops are alive), `/readyz`
-/// (`Readiness`) and `/status` (`status --json`).
+/// (`Readiness`) and `/status` (`status --json`, through `StatusReader`'s one connection).
 struct HTTPServer: Sendable {
     let address: ListenAddress
+    /// Where the address came from (`metrics.listen` or its environment variable), for messages.
+    let source: String
     let registry: PrometheusCollectorRegistry
     let board: StatusBoard
     let started: StartedFlag
@@ -30,7 +33,12 @@ struct HTTPServer: Sendable {
         var isSet: Bool { self.value.withLock { $0 } }
     }
 
-    func service() throws -> any Service {
+    /// A connection left idle this long is closed (a scraper that never hangs up holds no socket).
+    static let idleTimeout: TimeAmount = .seconds(30)
+
+    /// - Parameter bound: called once the address is bound and the listener accepts connections.
+    func service(bound: @escaping @Sendable () async -> Void = {}) throws -> any Service {
+        let reader = StatusReader(configuration: self.configuration, database: try self.configuration.connectionConfiguration())
         let router = Router()
         let process = ProcessMetrics()
         router.get("/metrics") { _, _ -> Response in
@@ -48,27 +56,49 @@ struct HTTPServer: Sendable {
             return Self.response(readiness.ready ? .ok : .serviceUnavailable, Array(readiness.json.utf8), contentType: "application/json")
         }
         router.get("/status") { _, _ -> Response in
-            do {
-                let connection = try await PostgresConnection.connect(try self.configuration.connectionConfiguration())
-                defer { Task { await connection.close() } }
-                let report = try await StatusReport.read(self.configuration, on: connection)
-                return Self.response(.ok, Array(report.json.utf8), contentType: "application/json")
-            } catch {
+            switch await reader.json() {
+            case .success(let json):
+                return Self.response(.ok, Array(json.utf8), contentType: "application/json")
+            case .failure(let error):
                 return Self.response(.serviceUnavailable, Array("{\"error\": \(Self.quoted("\(error)"))}".utf8), contentType: "application/json")
             }
         }
         var logger = self.logger
         logger.logLevel = max(logger.logLevel, .notice)  // no line per request
-        return try Self.service(router.buildResponder(), address: self.address, logger: logger)
+        let server = try Self.service(router.buildResponder(), address: self.address, logger: logger, bound: bound)
+        let address = self.address
+        let source = self.source
+        let file = self.configuration.file
+        return ClosureService {
+            do {
+                try await server.run()
+            } catch let error as IOError {
+                throw Self.bindError(address, source: source, file: file, reason: String(cString: strerror(error.errnoCode)))
+            } catch let error as SocketAddressError {
+                throw Self.bindError(address, source: source, file: file, reason: "\(error)")
+            }
+        }
+    }
+
+    /// The listener could not bind its address (in use, not an address of this host, a privileged
+    /// port): a configuration error naming the key, before READY.
+    static func bindError(_ address: ListenAddress, source: String, file: String, reason: String) -> ConfigurationError {
+        let from = source == "metrics.listen" ? "" : " (from \(source))"
+        return ConfigurationError(
+            file: file, keyPath: "metrics.listen",
+            message: "cannot listen on \(address)\(from): \(reason). Choose a free address: set metrics.listen, or \(ProjectionistConfiguration.listenVariable) for one instance (or leave metrics.listen empty to turn the listener off)")
     }
 
     /// The HTTP/1 server over `responder`, as Hummingbird's `Application` runs it but without its
     /// `DateCache`: that formats the `Date` header through Foundation's ICU calendar every second,
     /// which alone kept 1.4 MiB of ICU code and data resident. The header comes from `HTTPDate`.
-    static func service(_ responder: RouterResponder<BasicRequestContext>, address: ListenAddress, logger: Logger) throws -> any Service {
+    static func service(
+        _ responder: RouterResponder<BasicRequestContext>, address: ListenAddress, logger: Logger, bound: @escaping @Sendable () async -> Void
+    ) throws -> any Service {
         let configuration = ServerConfiguration(address: .hostname(address.host, port: address.port), serverName: "projectionist")
-        return try HTTPServerBuilder.http1().buildServer(configuration: configuration, eventLoopGroup: Self.eventLoop, logger: logger) {
-            request, writer, channel in
+        return try HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(idleTimeout: Self.idleTimeout)).buildServer(
+            configuration: configuration, eventLoopGroup: Self.eventLoop, logger: logger,
+            responder: { request, writer, channel in
             var response: Response
             do {
                 response = try await responder.respond(to: request, context: BasicRequestContext(source: .init(channel: channel, logger: logger)))
@@ -80,7 +110,7 @@ struct HTTPServer: Sendable {
             response.headers[.date] = HTTPDate.now()
             response.headers[.server] = "projectionist"
             try await writer.write(response: response.head, body: response.body)
-        }
+        }, onServerRunning: { _ in await bound() })
     }
 
     /// One event loop thread serves the listener: a scrape a few times a minute needs no more,
@@ -94,29 +124,5 @@ struct HTTPServer: Sendable {
     static func quoted(_ text: String) -> String {
         let data = try! JSONSerialization.data(withJSONObject: [text], options: [])
         return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
-    }
-
-    /// Fails early, naming the key, when the address cannot be bound (in use, not an address of
-    /// this host, a privileged port): a clear configuration error rather than a failure later.
-    static func checkAvailable(_ address: ListenAddress, file: String) throws {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(address.host, String(address.port), &hints, &result) == 0, let info = result else {
-            throw ConfigurationError(file: file, keyPath: "metrics.listen", message: "cannot resolve '\(address.host)'")
-        }
-        defer { freeaddrinfo(result) }
-        let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, info.pointee.ai_protocol)
-        guard descriptor >= 0 else { throw ConfigurationError(file: file, keyPath: "metrics.listen", message: "cannot open a socket") }
-        defer { close(descriptor) }
-        var one: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw ConfigurationError(
-                file: file, keyPath: "metrics.listen",
-                message: "cannot listen on \(address): \(reason). Choose a free address (or leave metrics.listen empty to turn the listener off)")
-        }
     }
 }
