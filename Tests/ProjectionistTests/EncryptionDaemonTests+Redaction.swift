@@ -29,14 +29,7 @@ extension EncryptionDaemonTests {
         }
         return TemporaryFile.write(
             """
-            database:
-              url: "\(db.connectionString)"
-              startup_timeout: 5s
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-            metrics:
-              listen: 127.0.0.1:\(port)
+            \(daemonConfigPrelude(db, listen: "127.0.0.1:\(port)"))
             encryption:
               system_keys: \(keys)
               active_key: k1

@@ -14,14 +14,7 @@ struct HandlerSQLTests {
     {
         TemporaryFile.write(
             """
-            database:
-              url: "\(db.connectionString)"
-              startup_timeout: 5s
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-            metrics:
-              listen: ""
+            \(daemonConfigPrelude(db))
             projections:
               - name: fine
                 setup: CREATE TABLE IF NOT EXISTS fine (n bigint)
