@@ -19,15 +19,17 @@ struct PeriodicTaskTests {
             role: "Test duty", interval: .milliseconds(10), database: db.configuration,
             backoff: Backoff(initial: .milliseconds(50), maximum: .seconds(10), jitter: 1...1), logger: Logger(label: "test"), level: .debug)
         let running = Task { await task.run { _ in attempts.withLock { $0.append(.now) }; throw TickFailed() } }
-        try await Task.sleep(for: .milliseconds(2500))
+        try await eventually("six failing ticks", timeout: .seconds(20), every: .milliseconds(10)) { attempts.withLock { $0.count } >= 6 }
         running.cancel()
         await running.value
         let times = attempts.withLock { $0 }
-        // Backing off: ticks at about 0, 50, 150, 350, 750 and 1550 ms (plus the connects): 6 or 7
-        // in 2.5 s. Starting over after every connect, a tick every ~50 ms: dozens.
-        #expect((4...8).contains(times.count), "\(times.count) failing ticks in 2.5 s")
+        // Backing off, the delays before the reconnects are 50, 100, 200, 400 and 800 ms: each gap
+        // between ticks is at least its delay, however slow the connects (a loaded machine only
+        // adds to a gap). Starting over after every connect, every gap would be about 50 ms.
         let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
-        #expect(gaps.count >= 4 && gaps[gaps.count - 1] > gaps[0] * 3, "the delays do not grow: \(gaps)")
+        for (i, gap) in gaps.prefix(5).enumerated() {
+            #expect(gap >= .milliseconds(50 << i) - .milliseconds(5), "gap \(i) is shorter than its backoff: \(gaps)")
+        }
     }
 
     @Test("after a successful tick a later failure waits the initial delay again")
@@ -48,8 +50,12 @@ struct PeriodicTaskTests {
         running.cancel()
         await running.value
         let times = attempts.withLock { $0 }
-        // Tick 6 comes `interval` after the success; tick 7 after the initial delay, not 800 ms.
-        #expect(times[6] - times[5] < .milliseconds(400), "\(zip(times.dropFirst(), times).map { $0 - $1 })")
-        #expect(times[4] - times[3] >= .milliseconds(350))
+        // Ticks 1-4 fail, backing off 50, 100, 200 and 400 ms (plus a connect each); tick 5
+        // succeeds, and tick 6, `interval` later, fails. Tick 7 then comes after the initial delay
+        // and a connect: sooner than tick 5 came after tick 4 (without the reset it would wait
+        // 800 ms). Compared with a gap of the same run, this holds however slow the connects are.
+        let gaps = zip(times.dropFirst(), times).map { $0 - $1 }
+        #expect(gaps[3] >= .milliseconds(395), "\(gaps)")
+        #expect(gaps[5] < gaps[3], "the failure after a success did not start the backoff over: \(gaps)")
     }
 }
