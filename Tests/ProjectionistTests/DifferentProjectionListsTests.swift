@@ -47,13 +47,19 @@ struct DifferentProjectionListsTests {
         #expect(try await ProjectionistProcess.run(["migrate", "--config", configA]).status == 0)
         #expect(try await ProjectionistProcess.run(["migrate", "--config", configB]).status == 0)
         let connection = try await db.connect()
-        let last = try await appendOrders(30, prefix: "o", on: connection)
         let daemonA = try ProjectionistProcess.start(["run", "--config", configA], environment: ["NOTIFY_SOCKET": nil])
         let daemonB = try ProjectionistProcess.start(["run", "--config", configB], environment: ["NOTIFY_SOCKET": nil])
         defer {
             for daemon in [daemonA, daemonB] where daemon.process.isRunning { kill(daemon.pid, SIGKILL) }
         }
-        try await eventually("all three projections caught up", timeout: .seconds(60)) {
+        try await eventually("both instances registered", timeout: .seconds(30)) {
+            try await connection.query("SELECT count(*) FROM worker_nodes")[0].decode(Int64.self, at: 0) == 2
+        }
+        // Events only once the units have settled between the two (a few lease periods): a unit
+        // left without an owner then never catches up.
+        try await Task.sleep(for: .seconds(4))
+        let last = try await appendOrders(30, prefix: "o", on: connection)
+        try await eventually("all three projections caught up", timeout: .seconds(30)) {
             try await CheckpointStore().records(["shared", "only_a", "only_b"], on: connection).filter { $0.position == last }.count == 3
         }
         let events = try await connection.query(
