@@ -82,7 +82,11 @@ struct DifferentProjectionListsTests {
         let json = try await statusJSON(configB)
         #expect(projectionState(json, "only_b")["configured_live"] as? Bool == false, "\(json)")
         #expect(projectionState(json, "shared")["configured_live"] as? Bool == true, "\(json)")
+        #expect(await daemonA.waitForOutput("configures the same units again"), "A notes the lists agree once B left")
         daemonA.signal(SIGTERM)
-        #expect(await daemonA.finish().status == 0)
+        let exitA = await daemonA.finish()
+        #expect(exitA.status == 0)
+        let warnings = exitA.stderr.components(separatedBy: "does not configure only_a").count - 1
+        #expect(warnings == 1, "warned once per change, not every tick: \(warnings) times")
     }
 }
