@@ -103,6 +103,7 @@ CREATE INDEX IF NOT EXISTS "idx_consumer_dead_letters_consumer"
     ON "consumer_dead_letters" (consumer_name, global_position);
 
 -- Instances: one row each, heartbeat every tick; rows silent for long are deleted.
+-- `units`: the units the instance configures, written with every heartbeat.
 CREATE TABLE IF NOT EXISTS "worker_nodes" (
     worker_id UUID PRIMARY KEY,
     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
@@ -111,7 +112,8 @@ CREATE TABLE IF NOT EXISTS "worker_nodes" (
 );
 ALTER TABLE "worker_nodes"
     ADD COLUMN IF NOT EXISTS hostname TEXT,
-    ADD COLUMN IF NOT EXISTS pid INT;
+    ADD COLUMN IF NOT EXISTS pid INT,
+    ADD COLUMN IF NOT EXISTS units TEXT[];
 CREATE INDEX IF NOT EXISTS "idx_worker_nodes_heartbeat"
     ON "worker_nodes" (heartbeat_at);
 

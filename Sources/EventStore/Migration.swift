@@ -185,6 +185,7 @@ public enum Migration {
         let assignments = schema.assignmentsTable
         return """
             -- Instances: one row each, heartbeat every tick; rows silent for long are deleted.
+            -- `units`: the units the instance configures, written with every heartbeat.
             CREATE TABLE IF NOT EXISTS \(nodes.quoted) (
                 worker_id UUID PRIMARY KEY,
                 heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
@@ -193,7 +194,8 @@ public enum Migration {
             );
             ALTER TABLE \(nodes.quoted)
                 ADD COLUMN IF NOT EXISTS hostname TEXT,
-                ADD COLUMN IF NOT EXISTS pid INT;
+                ADD COLUMN IF NOT EXISTS pid INT,
+                ADD COLUMN IF NOT EXISTS units TEXT[];
             CREATE INDEX IF NOT EXISTS \(index(nodes, "heartbeat"))
                 ON \(nodes.quoted) (heartbeat_at);
 

@@ -27,13 +27,13 @@ struct AssignmentStore: Sendable {
             [PostgresTextArray(units)])
     }
 
-    /// Registers this instance or refreshes its heartbeat.
-    func heartbeat(hostname: String, pid: Int32, on connection: some PostgresQuerying) async throws {
+    /// Registers this instance or refreshes its heartbeat, with the units it configures.
+    func heartbeat(hostname: String, pid: Int32, units: [String], on connection: some PostgresQuerying) async throws {
         try await connection.query(
             """
-            INSERT INTO \(self.nodes) (worker_id, hostname, pid, heartbeat_at) VALUES ($1::uuid, $2, $3, now())
-            ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now(), updated_at = now(), hostname = $2, pid = $3
-            """, [self.instanceID, hostname, pid])
+            INSERT INTO \(self.nodes) (worker_id, hostname, pid, units, heartbeat_at) VALUES ($1::uuid, $2, $3, $4::text[], now())
+            ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = now(), updated_at = now(), hostname = $2, pid = $3, units = $4::text[]
+            """, [self.instanceID, hostname, pid, PostgresTextArray(units.sorted())])
     }
 
     /// Extends this instance's leases among `units` by `ttl`. A lease that ran out is renewed
@@ -50,10 +50,18 @@ struct AssignmentStore: Sendable {
     }
 
     /// The instances whose heartbeat is younger than `ttl`.
-    func liveInstances(ttl: Duration, on connection: some PostgresQuerying) async throws -> [UUID] {
+    func liveInstances(ttl: Duration, on connection: some PostgresQuerying) async throws -> [LiveInstance] {
         try await connection.query(
-            "SELECT worker_id::text FROM \(self.nodes) WHERE heartbeat_at > now() - make_interval(secs => $1)", [ttl.inSeconds]
-        ).compactMap { UUID(uuidString: try $0.decode(String.self, at: 0)) }
+            """
+            SELECT worker_id::text, coalesce(hostname, ''), coalesce(pid, 0), to_json(units)::text FROM \(self.nodes)
+            WHERE heartbeat_at > now() - make_interval(secs => $1)
+            """, [ttl.inSeconds]
+        ).compactMap { row in
+            guard let id = UUID(uuidString: try row.decode(String.self, at: 0)) else { return nil }
+            return LiveInstance(
+                id: id, hostname: try row.decode(String.self, at: 1), pid: try row.decode(Int32.self, at: 2),
+                units: try row.decode(String?.self, at: 3).map { Set(try JSONDecoder().decode([String].self, from: Data($0.utf8))) })
+        }
     }
 
     /// Who holds each of `units` (missing: no row yet, i.e. free).

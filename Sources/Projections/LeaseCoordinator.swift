@@ -19,13 +19,14 @@ struct LeaseCoordinator: Sendable {
 
     func run(runnersStopped: AsyncStream<Void>) async {
         var ticks = 0
+        var mismatch = ConfigurationMismatch(units: [], others: [])
         let clock = ContinuousClock()
         let periodic = PeriodicTask(
             role: "Lease coordinator", interval: self.options.leaseTick, database: self.database.role("leases"),
             backoff: self.options.reconnectBackoff,
             logger: self.logger)
         await periodic.run(connected: { try await self.store.ensureUnits(self.units, on: $0) }) { connection in
-            try await self.tick(on: connection, started: clock.now, forgetSilent: ticks % 100 == 0)
+            try await self.tick(on: connection, started: clock.now, forgetSilent: ticks % 100 == 0, mismatch: &mismatch)
             ticks += 1
         }
         for await _ in runnersStopped {}
@@ -47,16 +48,25 @@ struct LeaseCoordinator: Sendable {
     }
 
     /// One look at the tables and the moves it calls for.
-    func tick(on connection: PostgresConnection, started: ContinuousClock.Instant, forgetSilent: Bool) async throws {
+    /// `mismatch`: the last configuration difference warned about; a new one is logged once.
+    func tick(
+        on connection: PostgresConnection, started: ContinuousClock.Instant, forgetSilent: Bool, mismatch: inout ConfigurationMismatch
+    ) async throws {
         let ttl = self.options.leaseTTL
-        try await self.store.heartbeat(hostname: Self.hostname, pid: getpid(), on: connection)
+        try await self.store.heartbeat(hostname: Self.hostname, pid: getpid(), units: self.units, on: connection)
         // Retired units (a successor took their views) need no runner: they leave the balance.
         let retired = try await self.store.retiredUnits(self.units, on: connection)
         let units = self.units.filter { !retired.contains($0) }
         var held = try await self.store.renew(self.units, ttl: ttl, on: connection)
-        let instances = try await self.store.liveInstances(ttl: ttl, on: connection)
+        let live = try await self.store.liveInstances(ttl: ttl, on: connection)
+        let instances = live.map(\.id)
+        let others = live.filter { $0.id != self.options.instanceID }
+        self.warnOnChange(ConfigurationMismatch(units: self.units, others: others), last: &mismatch)
         let holders = try await self.store.holders(units, on: connection)
-        var plan = LeaseBalance.plan(me: self.options.instanceID, instances: instances, units: units, holders: holders)
+        var configured: [UUID: Set<String>] = [:]
+        for other in others { configured[other.id] = other.units }
+        var plan = LeaseBalance.plan(
+            me: self.options.instanceID, instances: instances, units: units, configured: configured, holders: holders)
         plan.release += held.keys.filter { retired.contains($0) }.sorted()
         if !plan.release.isEmpty {
             try await self.store.release(plan.release, on: connection)
@@ -74,6 +84,19 @@ struct LeaseCoordinator: Sendable {
         // Counted from before the renewal was sent, and a little short of it: this instance stops
         // starting transactions before any other instance can claim what it holds.
         self.leases.hold(held, validUntil: started + ttl * 0.9)
+    }
+
+    /// Logs the live instances' differing projection lists when they change (and once when they agree again).
+    func warnOnChange(_ now: ConfigurationMismatch, last: inout ConfigurationMismatch) {
+        guard now != last else { return }
+        if now.isEmpty {
+            self.logger.info("Every live instance configures the same units again.")
+        } else {
+            for line in now.lines {
+                self.logger.warning("Live instances configure different units: \(line).")
+            }
+        }
+        last = now
     }
 
     static let hostname: String = {

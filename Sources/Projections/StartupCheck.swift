@@ -11,7 +11,7 @@ public enum StartupCheck {
         "consumer_name", "last_position", "created_at", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
         "gap_position", "gap_holder", "fencing_token", "events_per_second", "retired_at", "successor",
     ]
-    static let nodeColumns = ["worker_id", "heartbeat_at", "created_at", "updated_at", "hostname", "pid"]
+    static let nodeColumns = ["worker_id", "heartbeat_at", "created_at", "updated_at", "hostname", "pid", "units"]
     static let assignmentColumns = ["consumer_name", "worker_id", "created_at", "updated_at", "lease_expires_at", "fencing_token"]
     static let gapColumns = [
         "id", "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",

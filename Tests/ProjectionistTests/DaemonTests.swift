@@ -82,6 +82,7 @@ struct DaemonTests {
                 == [
                     "name", "partition", "position", "lag", "lag_seconds", "state", "error", "slow_batch_seconds", "owner", "owner_host",
                     "lease_expires_seconds", "fencing_token", "successor", "events_per_second", "eta_seconds",
+                    "configured_live",
                 ])
         // This daemon holds the unit's lease: its instance, host and pid, a running lease, a token.
         #expect(projectionState(json)["partition"] is NSNull)
@@ -89,6 +90,7 @@ struct DaemonTests {
         #expect((projectionState(json)["owner_host"] as? String)?.hasSuffix(":\(daemon.pid)") == true)
         #expect((projectionState(json)["lease_expires_seconds"] as? Double).map { $0 > 0 } == true)
         #expect((projectionState(json)["fencing_token"] as? Int).map { $0 >= 1 } == true)
+        #expect(projectionState(json)["configured_live"] as? Bool == true, "the running daemon configures it")
         #expect(try await OrderWorkload.oracleDifferences(on: connection) == 0)
         // WATCHDOG=1 about every second (half of 2 s) while healthy.
         let pingsBefore = notify.lines.filter { $0 == "WATCHDOG=1" }.count

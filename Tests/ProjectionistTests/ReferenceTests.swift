@@ -120,7 +120,7 @@ struct ReferenceTests {
         for (table, rows) in sections {
             let columns = try await connection.query(
                 """
-                SELECT column_name::text || ' ' || data_type || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END
+                SELECT column_name::text || ' ' || CASE WHEN data_type = 'ARRAY' THEN substr(udt_name::text, 2) || '[]' ELSE data_type END || CASE WHEN is_nullable = 'NO' THEN ' not null' ELSE '' END
                 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position
                 """, [table]
             ).map { try $0.decode(String.self, at: 0) }

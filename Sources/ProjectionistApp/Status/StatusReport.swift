@@ -25,6 +25,10 @@ public struct StatusReport: Sendable {
         public var lagSeconds: Double = 0
         /// Events/s lately and, while catching up, seconds to the head at that rate.
         public var eventsPerSecond: Double?
+        /// Whether some live instance configures the unit: false when instances are live and none
+        /// of them has it in its projection list (nobody runs it); nil when that cannot be told
+        /// (no live instance, or one that does not record its units).
+        public var configuredLive: Bool?
         public var etaSeconds: Int? {
             guard self.state == "catching_up", let rate = self.eventsPerSecond, rate > 0 else { return nil }
             return Int((Double(self.lag) / rate).rounded(.up))
@@ -77,6 +81,7 @@ public struct StatusReport: Sendable {
         let store = CheckpointStore(schema: schema)
         for record in try await store.records(names, on: connection) { found[record.name] = record }
         let ages = try await store.lagSeconds(names, on: connection)
+        let liveUnits = try await Self.unitsOfLiveInstances(schema, ttl: config.worker.leaseTTL, on: connection)
         var rows: [Row] = []
         for (unit, name) in zip(units, names) {
             guard let record = found[name] else {
@@ -97,8 +102,33 @@ public struct StatusReport: Sendable {
                     owner: state == "retired" ? nil : record.owner, successor: record.successor,
                     eventsPerSecond: state == "catching_up" ? record.eventsPerSecond : (state == "idle" ? 0 : nil)))
             rows[rows.count - 1].lagSeconds = state == "retired" ? 0 : ages[name] ?? 0
+            if state != "retired", let configured = liveUnits {
+                rows[rows.count - 1].configuredLive = configured.contains(name)
+            }
         }
         return StatusReport(head: head, rows: rows)
+    }
+
+    /// The units the live instances (heartbeat within `ttl`) configure, as their `worker_nodes`
+    /// rows say; nil when none is live, one does not record its units, or the table predates them.
+    static func unitsOfLiveInstances(_ schema: Schema, ttl: Duration, on connection: PostgresConnection) async throws -> Set<String>? {
+        let nodes = schema.nodesTable.quoted
+        let hasUnits = try await connection.query(
+            """
+            SELECT to_regclass($1) IS NOT NULL AND EXISTS (
+                SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'units' AND NOT attisdropped)
+            """, [nodes])[0].decode(Bool.self, at: 0)
+        guard hasUnits else { return nil }
+        let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        let rows = try await connection.query(
+            "SELECT to_json(units)::text FROM \(nodes) WHERE heartbeat_at > now() - make_interval(secs => $1)", [seconds])
+        guard !rows.isEmpty else { return nil }
+        var units: Set<String> = []
+        for row in rows {
+            guard let json = try row.decode(String?.self, at: 0) else { return nil }
+            units.formUnion(try JSONDecoder().decode([String].self, from: Data(json.utf8)))
+        }
+        return units
     }
 
     /// A projection that never ran lags by the age of the first event.
@@ -151,6 +181,7 @@ extension StatusReport.Row {
             "successor": self.successor ?? NSNull(),
             "events_per_second": self.eventsPerSecond.map { ($0 * 10).rounded() / 10 } ?? NSNull(),
             "eta_seconds": self.etaSeconds ?? NSNull(),
+            "configured_live": self.configuredLive ?? NSNull(),
         ]
     }
 
@@ -165,12 +196,14 @@ extension StatusReport.Row {
     }
 
     /// The table's last column: the successor of a retired projection, the rate and ETA while
-    /// catching up, a batch running past `slow_batch_warn`, and the last error.
+    /// catching up, a batch running past `slow_batch_warn`, a unit no live instance configures,
+    /// and the last error.
     var note: String {
         let successor = self.successor.map { "replaced by \($0)" }
+        let unconfigured = self.configuredLive == false ? "no live instance has it configured" : nil
         let progress = self.etaSeconds.map { eta in "\(Int(self.eventsPerSecond ?? 0)) events/s, ETA \(eta) s" }
         let slow = self.slowBatchSeconds.map { "batch running \($0) s (slow_batch_warn)" }
-        return [successor, progress, slow, self.error].compactMap { $0 }.joined(separator: "; ")
+        return [successor, progress, slow, unconfigured, self.error].compactMap { $0 }.joined(separator: "; ")
     }
 }
 
