@@ -1,6 +1,6 @@
 import Postgres
 
-/// The names of every table and object Projectionist uses, with the defaults of INTERFACE.md.
+/// The names of every table and object Projectionist uses, with the defaults of docs/reference.md.
 public struct Schema: Sendable, Hashable {
     public var eventsTable = QualifiedName(name: "events")
     public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")

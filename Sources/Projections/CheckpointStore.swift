@@ -10,7 +10,7 @@ public struct CheckpointStore: Sendable {
     public let instanceID: UUID
 
     /// - Parameters:
-    ///   - schema: the table names (INTERFACE.md's defaults unless given).
+    ///   - schema: the table names (docs/reference.md's defaults unless given).
     ///   - instanceID: written as `worker_id` into gap audit rows; pass `RuntimeOptions.instanceID`.
     public init(schema: Schema = Schema(), instanceID: UUID = UUID()) {
         self.schema = schema

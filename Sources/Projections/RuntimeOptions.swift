@@ -2,7 +2,7 @@ import Encryption
 import EventStore
 import Foundation
 
-/// How the runtime behaves; the defaults are INTERFACE.md's.
+/// How the runtime behaves; the defaults are docs/reference.md's.
 public struct RuntimeOptions: Sendable {
     /// Table names and the notify channel (nil or empty: polling only).
     public var schema = Schema()

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 @Suite struct ConfigurationTests {
-    @Test("the INTERFACE.md example parses with every key")
+    @Test("the contract's example configuration parses with every key")
     func fullExample() throws {
         let yaml = """
             database:
@@ -331,14 +331,14 @@ import Testing
 
     @Test("PROJECTIONIST_METRICS_LISTEN replaces metrics.listen; a bad value names the variable and the key")
     func listenOverride() throws {
-        let file = TemporaryFile.write("metrics:\n  listen: 127.0.0.1:9464\n")
+        let file = TemporaryFile.write("metrics:\n  listen: 127.0.0.1:19464\n")
         defer { TemporaryFile.remove(file) }
-        let moved = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:9465"])
-        #expect(moved.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9465))
+        let moved = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:19465"])
+        #expect(moved.metrics.listen == ListenAddress(host: "127.0.0.1", port: 19465))
         let plain = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": ""])
-        #expect(plain.metrics.listen == ListenAddress(host: "127.0.0.1", port: 9464))
+        #expect(plain.metrics.listen == ListenAddress(host: "127.0.0.1", port: 19464))
         let error = try #require(throws: ConfigurationError.self) {
-            try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "9465"])
+            try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "19465"])
         }
         #expect(error.keyPath == "metrics.listen")
         #expect(error.description.contains("PROJECTIONIST_METRICS_LISTEN"), "\(error)")

@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `projectionist`: the daemon and its operator commands (INTERFACE.md).
+/// `projectionist`: the daemon and its operator commands (docs/reference.md).
 public struct ProjectionistCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "projectionist",

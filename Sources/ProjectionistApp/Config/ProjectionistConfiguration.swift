@@ -5,7 +5,7 @@ import Postgres
 import Projections
 import Yams
 
-/// The daemon's configuration: the YAML file of INTERFACE.md, validated strictly, with the
+/// The daemon's configuration: the YAML file of docs/reference.md, validated strictly, with the
 /// environment's overrides applied.
 public struct ProjectionistConfiguration: Sendable {
     public struct Database: Sendable {

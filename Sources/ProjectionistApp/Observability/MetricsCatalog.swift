@@ -1,8 +1,8 @@
 import CoreMetrics
 import Prometheus
 
-/// Every metric the daemon exports, with its Prometheus type and help text (the README's table
-/// and a test are kept in step with it), and the swift-metrics backend that registers them in
+/// Every metric the daemon exports, with its Prometheus type and help text (docs/reference.md's
+/// table and a test are kept in step with it), and the swift-metrics backend that registers them in
 /// a `PrometheusCollectorRegistry` with that help text (swift-prometheus's own factory writes
 /// none, and `promtool check metrics` wants it).
 enum MetricsCatalog {
