@@ -40,6 +40,8 @@ struct BatchReader: Sendable {
     let mappings: [EncryptedFieldMapping]
     /// Events whose payload did not decrypt, for the failure path.
     let undecryptable = UndecryptableEvents()
+    /// The same scope, tested in Swift on the shared reader's rows.
+    let scope: ReadScope
 
     init(unit: WorkUnit, options: RuntimeOptions) {
         self.events = options.schema.eventsTable
@@ -50,6 +52,7 @@ struct BatchReader: Sendable {
         self.scopedScanFactor = options.scopedScanFactor
         self.decryptor = unit.projection.decryptsPayloads ? options.decryptor : nil
         self.mappings = unit.projection.encryptedFieldMappings
+        self.scope = ReadScope(aggregateTypes: self.aggregateTypes, eventTypes: self.eventTypes, partition: self.partition)
     }
 
     var scoped: Bool { self.aggregateTypes != nil || self.eventTypes != nil || self.partition != nil }

@@ -16,9 +16,13 @@ extension ProjectionRunner {
         var readAhead = session.readAhead
         session.readAhead = nil
         var readAheadFailed = false
-        // A second connection reads the next batch while the server applies this one (catch-up only).
+        let sharing = session.sharing
+        let sharedLog = sharing ? self.sharedLog : nil
+        var rounds = BatchRounds(plan: plan, budget: self.options.transactionTimeBudget, sharing: sharedLog != nil, started: .now)
+        // A second connection reads the next batch while the server applies this one (catch-up
+        // only, and only for a unit reading on its own: the shared reader reads ahead for all).
         var reader: PostgresConnection?
-        if plan.readAhead || readAhead != nil {
+        if rounds.opensReader(holdingReadAhead: readAhead != nil) {
             do {
                 reader = try await self.readerConnection(&session)
             } catch where !Task.isCancelled {
@@ -28,8 +32,6 @@ extension ProjectionRunner {
         }
         let activeReader = reader
         let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
-            let clock = ContinuousClock()
-            let started = clock.now
             let (start, storedHead) = try await self.lock(token, in: tx)
             var checkpoint = start
             var head = storedHead
@@ -43,13 +45,26 @@ extension ProjectionRunner {
             var inFlight: SentBatch?
             var lastWork: BatchWork?
             do {
-                for round in 1...max(1, plan.maxBatches) {
-                    // Read ahead under an earlier snapshot: it holds only committed events, and a
-                    // position it lacks is at worst a gap that the resolver then finds visible.
-                    // (A read on the main connection happens only with nothing in flight: round 1.)
-                    let batch =
-                        if let ahead = readAhead, ahead.after == checkpoint { try await self.recheck(ahead, &inFlight, in: tx) }
-                        else { try await self.reader.read(after: checkpoint, scan: scan, limit: plan.batchSize, on: tx) }
+                while true {
+                    // Read ahead, or by the shared reader, under an earlier snapshot: it holds only
+                    // committed events, and a position it lacks is at worst a gap that the resolver
+                    // then finds visible. (A read on the main connection happens only with nothing
+                    // in flight: round 1, or a window that no longer covers the checkpoint.)
+                    let batch: Batch
+                    switch rounds.source(after: checkpoint, readAheadAfter: readAhead?.after) {
+                    case .readAhead: batch = try await self.recheck(readAhead!, &inFlight, in: tx)
+                    case .window:
+                        if let shared = await sharedLog?.take(self.name, after: checkpoint, limit: plan.batchSize, scope: self.reader.scope) {
+                            batch = try await self.decrypted(shared, &inFlight, in: tx)
+                        } else {
+                            if let previous = inFlight {
+                                inFlight = nil
+                                try await self.finish(previous, draining: nil, on: tx.connection)
+                            }
+                            batch = try await self.reader.read(after: checkpoint, scan: scan, limit: plan.batchSize, on: tx)
+                        }
+                    case .read: batch = try await self.reader.read(after: checkpoint, scan: scan, limit: plan.batchSize, on: tx)
+                    }
                     readAhead = nil
                     let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
                     let events = batch.events.filter { $0.globalPosition <= frontier.position }
@@ -61,10 +76,10 @@ extension ProjectionRunner {
                     status.gapHolder = nil
                     scan = self.reader.nextScan(scanned: batch.positions.count, inScope: events.count)
                     let nextScan = scan
-                    let readerUsable = readerFailed == nil
+                    let readsAhead = rounds.readsAhead(readerUsable: readerFailed == nil, full: batch.full, blocked: frontier.isBlocked)
                     // The read-ahead runs on its own connection, concurrently with the pipelines.
                     async let ahead: Result<Batch, any Error>? =
-                        if let activeReader, readerUsable, batch.full, !frontier.isBlocked, round < plan.maxBatches {
+                        if let activeReader, readsAhead {
                             await self.readAhead(after: frontier.position, scan: nextScan, limit: plan.batchSize, on: activeReader)
                         } else { nil }
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
@@ -101,7 +116,12 @@ extension ProjectionRunner {
                     }
                     head = status.head
                     checkpoint = frontier.position
-                    guard readAhead != nil, round < plan.maxBatches, clock.now - started < self.options.transactionTimeBudget else { break }
+                    let windowHasRows = await sharedLog?.hasRows(after: checkpoint) ?? false
+                    guard
+                        rounds.another(
+                            readAheadReady: readAhead != nil, windowHasRows: windowHasRows, full: batch.full, blocked: frontier.isBlocked,
+                            now: .now)
+                    else { break }
                 }
                 if let last = inFlight {
                     inFlight = nil
@@ -120,6 +140,8 @@ extension ProjectionRunner {
             return (summary, status, applied, readAhead, readerFailed)
         }
         self.reader.undecryptable.forget(through: summary.checkpoint)
+        session.knownCheckpoint = summary.checkpoint
+        if let sharedLog { await sharedLog.moved(self.name, to: summary.checkpoint) }
         if let readerFailed {
             readAheadFailed = true
             self.dropReader(&session, because: readerFailed)
@@ -151,6 +173,20 @@ extension ProjectionRunner {
             try await self.finish(previous, draining: nil, on: tx.connection)
         }
         return try await self.reader.recheck(batch, on: tx)
+    }
+
+    /// A batch from the shared window, decrypted in `tx` for a projection that decrypts (the
+    /// window holds the stored payloads). The key query is a statement on the main connection,
+    /// so a pipeline still in flight is read first.
+    private func decrypted(_ batch: Batch, _ inFlight: inout SentBatch?, in tx: Transaction) async throws -> Batch {
+        guard let decryptor = self.reader.decryptor, !batch.events.isEmpty else { return batch }
+        if let previous = inFlight {
+            inFlight = nil
+            try await self.finish(previous, draining: nil, on: tx.connection)
+        }
+        var batch = batch
+        try await self.reader.decrypt(&batch, with: decryptor, on: tx)
+        return batch
     }
 
     /// One batch's share of the transaction: its events and what progress it records.

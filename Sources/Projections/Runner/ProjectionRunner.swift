@@ -26,11 +26,14 @@ public struct ProjectionRunner: Sendable {
     let resolver: GapResolver
     let reader: BatchReader
     let metrics: UnitMetrics
+    /// The worker's shared reader; nil when this unit reads on its own.
+    let sharedLog: SharedLog?
 
-    public init(
+    init(
         unit: WorkUnit, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
-        wakeup: Wakeup, leases: Leases, logger: Logger
+        wakeup: Wakeup, leases: Leases, logger: Logger, sharedLog: SharedLog? = nil
     ) {
+        self.sharedLog = sharedLog
         self.unit = unit
         self.database = database
         self.options = options
@@ -69,6 +72,13 @@ public struct ProjectionRunner: Sendable {
         /// Whether this run created its checkpoint row if missing (once, at start: a row that
         /// goes later was deleted on purpose and is never recreated).
         var rowEnsured = false
+        /// The checkpoint the last batch committed (nil before the first, and after a failure):
+        /// where the unit asks the shared reader for rows before its next transaction.
+        var knownCheckpoint: Int64?
+        /// Whether the next transaction takes its batches from the shared window.
+        var sharing = false
+        /// Whether, since the lease was lost, the checkpoint row was checked for existence.
+        var lossChecked = false
     }
 
     /// Why the run ended.
@@ -117,6 +127,11 @@ public struct ProjectionRunner: Sendable {
     private func perform(_ action: RunnerStateMachine.Action, _ machine: inout RunnerStateMachine, _ session: inout Session)
         async throws -> RunnerStateMachine.Action
     {
+        if let sharedLog = self.sharedLog, action.leavesSharedWindow {
+            await sharedLog.leave(self.name)
+            session.knownCheckpoint = nil
+            session.sharing = false
+        }
         switch action {
         case .connect:
             _ = try await self.connection(&session)
@@ -124,6 +139,15 @@ public struct ProjectionRunner: Sendable {
 
         case .runBatch(let plan):
             guard self.leases.token(for: self.name) != nil else {
+                // A lease lost because its row went with the checkpoint row (`reset` into another
+                // partition layout, `drop`): the unit stops, as it would at its next batch.
+                if session.token != nil, !session.lossChecked {
+                    session.lossChecked = true
+                    let connection = try await self.connection(&session)
+                    if try await self.checkpoints.position(self.name, on: connection) == nil {
+                        throw CheckpointDeletedError(unit: self.name)
+                    }
+                }
                 // Another instance runs the unit: hold no connection meanwhile.
                 await self.closeReader(&session)
                 if let connection = session.connection {
@@ -131,8 +155,23 @@ public struct ProjectionRunner: Sendable {
                     await connection.close()
                 }
                 self.board.update(self.name) { $0.state = .standby; $0.busySince = nil }
+                if let sharedLog = self.sharedLog {
+                    await sharedLog.leave(self.name)
+                    session.knownCheckpoint = nil
+                }
                 return machine.notOwner(now: .now)
             }
+            // Before borrowing a connection: the shared reader brings the rows after the
+            // checkpoint into the window (or says the unit reads its own range).
+            if let sharedLog = self.sharedLog, let known = session.knownCheckpoint {
+                session.sharing = try await sharedLog.prepare(self.name, after: known)
+                // The read it waited for does not end with the task: a shutdown meanwhile stops
+                // the runner as the owner it is (the leases may be released already).
+                try Task.checkCancellation()
+            } else {
+                session.sharing = false
+            }
+            session.lossChecked = false
             let connection = try await self.connection(&session)
             guard let token = try await self.leaseToken(&session, on: connection) else {
                 return machine.notOwner(now: .now)
@@ -174,6 +213,7 @@ public struct ProjectionRunner: Sendable {
             try await Task.sleep(for: recheck.after)
             let (stillHeld, visible) = try await self.resolver.recheck(session.gapHolders, position: recheck.first, on: connection)
             session.gapHolders.removeAll { !stillHeld.contains($0.virtualTransaction) }
+            if visible { try await self.fillWindow([recheck.first], on: connection) }
             let now = ContinuousClock.now
             if !visible, !session.gapHolders.isEmpty, machine.skippingGap(now: now) {
                 self.logger.warning(
@@ -186,6 +226,7 @@ public struct ProjectionRunner: Sendable {
             // Every possible owner has ended; this later statement's snapshot sees their commits.
             let connection = try await self.connection(&session)
             let visible = try await self.resolver.visiblePositions(in: unresolved, on: connection)
+            try await self.fillWindow(Array(visible), on: connection)
             return machine.gapVisible(visible, now: .now)
 
         case .isolate(let failure):
@@ -314,6 +355,7 @@ public struct ProjectionRunner: Sendable {
     /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
     /// `stopped` would overwrite the state of the instance that runs it.
     private func stop(record: Bool, ending: Ending, _ session: inout Session) async {
+        await self.sharedLog?.leave(self.name)
         self.board.update(self.name) { status in
             status.busySince = nil
             status.ended = true
@@ -337,8 +379,20 @@ public struct ProjectionRunner: Sendable {
         let token = session.token
         // The run's task is cancelled, which would refuse the statement: record the final state
         // from a task that is not (and wait for it, so the row is written before we return).
+        // A connection the cancellation left unusable (a pipeline cut short, its transaction
+        // closed with it) does not lose the state: it is recorded on a short-lived one instead.
+        let database = self.database
         await Task {
-            if record, let token { try? await checkpoints.recordState(name, token: token, status: status, on: connection) }
+            if record, let token {
+                do {
+                    try await checkpoints.recordState(name, token: token, status: status, on: connection)
+                } catch {
+                    if let fresh = try? await PostgresConnection.connect(database) {
+                        try? await checkpoints.recordState(name, token: token, status: status, on: fresh)
+                        await fresh.close()
+                    }
+                }
+            }
             await connection.close()
         }.value
     }
@@ -386,6 +440,15 @@ public struct ProjectionRunner: Sendable {
 
     // MARK: - Gaps
 
+    /// Rows of a gap found visible after the shared reader read past them: fills them into the
+    /// window, so that the next batch taken from it applies them.
+    private func fillWindow(_ positions: [Int64], on connection: PostgresConnection) async throws {
+        guard let sharedLog = self.sharedLog else { return }
+        let missing = await sharedLog.missing(positions)
+        guard !missing.isEmpty else { return }
+        await sharedLog.fill(try await sharedLog.windowReader.rows(at: missing, on: connection))
+    }
+
     private func showGap(_ first: Int64, _ holders: [GapResolver.Holder]) {
         let holder = holders.first.map { GapHolder(pid: $0.pid, since: $0.transactionStart) }
         self.board.update(self.name) { status in
@@ -410,5 +473,14 @@ extension RunnerStateMachine.Action {
     var isStop: Bool {
         if case .stop = self { return true }
         return false
+    }
+
+    /// Whether the unit stops taking from the shared window when it performs this action (it is
+    /// failing, parked, backing off or stopping; a unit waiting at a gap or idle stays).
+    var leavesSharedWindow: Bool {
+        switch self {
+        case .isolate, .retryEvent, .deadLetter, .park, .checkParked, .reconnect, .stop: true
+        case .connect, .runBatch, .wait, .probeGap, .recheckGap, .findVisible: false
+        }
     }
 }

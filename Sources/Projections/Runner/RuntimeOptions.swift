@@ -24,6 +24,17 @@ public struct RuntimeOptions: Sendable {
     /// previous batch's results (several pipelines in flight on the connection); false: read each
     /// batch's results before sending the next. The benchmark measures both side by side.
     public var pipelinesInFlight = true
+    /// Whether the units of a worker read the log together (`SharedLog`): units at the same
+    /// positions share one read of each event, each taking what is in its scope. A worker with
+    /// one unit reads on its own (with its scoped read and read-ahead).
+    public var sharedReading = true
+    /// Rows per shared read; nil: 4 × `batchSize`.
+    public var sharedReadChunk: Int?
+    /// The most rows the shared window holds (its memory); nil: 8 × the chunk.
+    public var sharedWindowRows: Int?
+    /// How long units at the end of a full shared window wait for its slowest unit to move
+    /// before the window goes on without it (that unit then reads its own range).
+    public var sharedWindowPatience: Duration = .seconds(5)
     /// First idle poll delay; doubles while idle up to `maxPollInterval`; reset on progress or wakeup.
     public var pollInterval: Duration = .seconds(1)
     public var maxPollInterval: Duration = .seconds(30)

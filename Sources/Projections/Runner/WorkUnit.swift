@@ -51,6 +51,11 @@ public struct WorkUnit: Sendable {
     /// cleared, modulo count. Stable across PostgreSQL versions and reproducible in any language;
     /// all events of one aggregate fall in one partition.
     public static func partitionExpression(count: String) -> String {
-        "((('x' || substr(md5(aggregate_type || '/' || aggregate_id), 1, 8))::bit(32)::int & 2147483647) % \(count))"
+        "(\(Self.partitionHashExpression) % \(count))"
     }
+
+    /// The hash `partitionExpression` takes modulo the count: the shared reader reads it with
+    /// each row, so that every partition of every projection tests its share in Swift.
+    public static let partitionHashExpression =
+        "(('x' || substr(md5(aggregate_type || '/' || aggregate_id), 1, 8))::bit(32)::int & 2147483647)"
 }

@@ -81,12 +81,13 @@ public struct Worker: Sendable {
                 if let interval = self.options.headPollInterval {
                     group.addTask { await self.pollHead(every: interval) }
                 }
+                let sharedLog = self.makeSharedLog()
                 for unit in self.units {
                     let wakeup = Wakeup()
                     self.broadcaster.register(wakeup)
                     let runner = ProjectionRunner(
                         unit: unit, database: self.database, options: self.options, board: self.board,
-                        wakeup: wakeup, leases: self.leases, logger: self.logger)
+                        wakeup: wakeup, leases: self.leases, logger: self.logger, sharedLog: sharedLog)
                     group.addTask { await runner.run() }
                 }
                 let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
@@ -108,6 +109,20 @@ public struct Worker: Sendable {
             markRunnersStopped.finish()
         }
         self.logger.info("Worker stopped.")
+    }
+
+    /// The one reader of the log for every unit, when there are several (and shared reading is on).
+    func makeSharedLog() -> SharedLog? {
+        guard self.options.sharedReading, self.units.count > 1 else { return nil }
+        let chunk = self.options.sharedReadChunk ?? 4 * max(1, self.options.batchSize)
+        let windowReader = WindowReader(events: self.options.schema.eventsTable, partitioned: self.units.contains { $0.partition != nil })
+        let connection = ReaderConnection(database: self.database.role("reader"))
+        return SharedLog(
+            capacity: self.options.sharedWindowRows ?? 8 * chunk, chunk: chunk, patience: self.options.sharedWindowPatience,
+            windowReader: windowReader, logger: self.logger
+        ) { after, limit in
+            try await connection.use { try await windowReader.read(after: after, limit: limit, on: $0) }
+        }
     }
 
     /// Probes the log's head on a connection of its own and wakes every runner when it moved:
