@@ -23,7 +23,7 @@ import Testing
     func anchorsAndExtends() {
         var window = TailWindow(capacity: 100, chunk: 10)
         do { let decided = window.next(for: "a", at: 0); #expect(decided == .extend) }
-        window.extended(after: 0, with: Self.rows(1...10), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         do { let decided = window.next(for: "a", at: 0); #expect(decided == .serve) }
         do { let decided = window.next(for: "b", at: 4); #expect(decided == .serve) }
         #expect(window.members == ["a": 0, "b": 4])
@@ -36,7 +36,7 @@ import Testing
     func aloneOutside() {
         var window = TailWindow(capacity: 100, chunk: 10)
         _ = window.next(for: "a", at: 50)
-        window.extended(after: 50, with: Self.rows(51...60), limit: 10)
+        window.extended(after: 50, with: Self.rows(51...60), reachedHead: Self.rows(51...60).count < 10)
         do { let decided = window.next(for: "rebuild", at: 0); #expect(decided == .alone) }
         do { let decided = window.next(for: "ahead", at: 70); #expect(decided == .alone) }
         #expect(window.serve(after: 0, limit: 10, scope: self.all) == nil)
@@ -47,7 +47,7 @@ import Testing
     func reanchors() {
         var window = TailWindow(capacity: 100, chunk: 10)
         _ = window.next(for: "a", at: 50)
-        window.extended(after: 50, with: Self.rows(51...60), limit: 10)
+        window.extended(after: 50, with: Self.rows(51...60), reachedHead: Self.rows(51...60).count < 10)
         window.leave("a")
         do { let decided = window.next(for: "b", at: 0); #expect(decided == .extend) }
         #expect(window.start == 0 && window.end == 0 && window.rows.isEmpty)
@@ -62,7 +62,7 @@ import Testing
             with: [
                 Self.row(1, type: "Order"), Self.row(2, type: "Customer"), Self.row(3, type: "Order", event: "OrderShipped"),
                 Self.row(4, type: "Order"), Self.row(5, type: "Customer"), Self.row(6, type: "Order"),
-            ], limit: 10)
+            ], reachedHead: true)
         #expect(window.headReached)
         let orders = ReadScope(aggregateTypes: ["Order"], eventTypes: ["OrderPlaced"], partition: nil)
         let batch = window.serve(after: 0, limit: 2, scope: orders)
@@ -78,7 +78,7 @@ import Testing
     func partitions() {
         var window = TailWindow(capacity: 100, chunk: 4)
         _ = window.next(for: "p", at: 0)
-        window.extended(after: 0, with: [Self.row(1, hash: 7), Self.row(2, hash: 8), Self.row(3, hash: 9), Self.row(4)], limit: 4)
+        window.extended(after: 0, with: [Self.row(1, hash: 7), Self.row(2, hash: 8), Self.row(3, hash: 9), Self.row(4)], reachedHead: ([Self.row(1, hash: 7), Self.row(2, hash: 8), Self.row(3, hash: 9), Self.row(4)]).count < 4)
         let second = ReadScope(aggregateTypes: nil, eventTypes: nil, partition: WorkUnit.Partition(index: 1, count: 2))
         #expect(window.serve(after: 0, limit: 10, scope: second)?.events.map(\.globalPosition) == [1, 3])
     }
@@ -87,7 +87,7 @@ import Testing
     func holesAndFill() {
         var window = TailWindow(capacity: 100, chunk: 10)
         _ = window.next(for: "a", at: 0)
-        window.extended(after: 0, with: [Self.row(1), Self.row(2), Self.row(5)], limit: 10)
+        window.extended(after: 0, with: [Self.row(1), Self.row(2), Self.row(5)], reachedHead: ([Self.row(1), Self.row(2), Self.row(5)]).count < 10)
         #expect(window.serve(after: 0, limit: 10, scope: self.all)?.positions == [1, 2, 5])
         window.fill([Self.row(4), Self.row(2), Self.row(9)])  // 2 is held, 9 is past the end
         #expect(window.serve(after: 0, limit: 10, scope: self.all)?.positions == [1, 2, 4, 5])
@@ -99,15 +99,15 @@ import Testing
         var window = TailWindow(capacity: 20, chunk: 10)
         _ = window.next(for: "fast", at: 0)
         _ = window.next(for: "slow", at: 0)
-        window.extended(after: 0, with: Self.rows(1...10), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         do { let decided = window.next(for: "fast", at: 10); #expect(decided == .extend) }
-        window.extended(after: 10, with: Self.rows(11...20), limit: 10)
+        window.extended(after: 10, with: Self.rows(11...20), reachedHead: Self.rows(11...20).count < 10)
         #expect(window.next(for: "fast", at: 20) == .waitForRoom)  // "slow" still needs 1...20
         #expect(!window.wantsPrefetch)
         window.moved("slow", to: 12)
         do { let decided = window.next(for: "fast", at: 20); #expect(decided == .extend) }
         #expect(window.start == 12 && window.rows.count == 8)
-        window.extended(after: 20, with: Self.rows(21...30), limit: 10)
+        window.extended(after: 20, with: Self.rows(21...30), reachedHead: Self.rows(21...30).count < 10)
         #expect(window.rows.count <= window.capacity)
     }
 
@@ -116,7 +116,7 @@ import Testing
         var window = TailWindow(capacity: 10, chunk: 10)
         _ = window.next(for: "fast", at: 0)
         _ = window.next(for: "stuck", at: 0)
-        window.extended(after: 0, with: Self.rows(1...10), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         do { let decided = window.next(for: "fast", at: 10); #expect(decided == .waitForRoom) }
         #expect(window.dropSlowest() == "stuck")
         do { let decided = window.next(for: "fast", at: 10); #expect(decided == .extend) }
@@ -127,9 +127,9 @@ import Testing
     func staleExtension() {
         var window = TailWindow(capacity: 100, chunk: 10)
         _ = window.next(for: "a", at: 0)
-        window.extended(after: 0, with: Self.rows(1...3), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...3), reachedHead: Self.rows(1...3).count < 10)
         #expect(window.headReached)
-        window.extended(after: 0, with: Self.rows(1...10), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         #expect(window.end == 3)
         #expect(window.serve(after: 3, limit: 10, scope: self.all)?.full == false)
     }
@@ -138,9 +138,9 @@ import Testing
     func prefetch() {
         var window = TailWindow(capacity: 100, chunk: 10)
         _ = window.next(for: "a", at: 0)
-        window.extended(after: 0, with: Self.rows(1...10), limit: 10)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         #expect(window.wantsPrefetch)
-        window.extended(after: 10, with: Self.rows(11...30), limit: 20)
+        window.extended(after: 10, with: Self.rows(11...30), reachedHead: Self.rows(11...30).count < 20)
         window.moved("a", to: 5)
         #expect(!window.wantsPrefetch)  // 25 rows ahead of the leader
         window.moved("a", to: 25)

@@ -125,43 +125,80 @@ struct BatchReader: Sendable {
         }
     }
 
+    /// Reads the rows after `checkpoint`. Each statement also bounds the positions (`<= after +
+    /// span`), so that its plan is an index range scan whatever the table's statistics say (an
+    /// unbounded `> $1 ORDER BY ... LIMIT` on a table not analyzed yet is planned as a scan and
+    /// sort of the whole table, for every batch). A stretch without visible rows goes on past the
+    /// bound, four times as far each time, until rows appear or the head is passed.
     private func readRows(after checkpoint: Int64, scan: Int, limit events: Int?, on database: some PostgresQuerying) async throws -> Batch {
         let eventLimit = min(events ?? self.batchSize, self.batchSize)
+        let limit = self.scoped ? scan : eventLimit
+        var after = checkpoint
+        var span = Int64(max(1, limit)) * 2
+        while true {
+            let upper = after.addingReportingOverflow(span).overflow ? Int64.max : after + span
+            let result = try await database.query(self.sql, self.parameters(after: after, upper: upper, limit: limit))
+            if result.count < limit {
+                let head = try await database.query("SELECT coalesce(max(global_position), 0) FROM \(self.events.quoted)", [])[0]
+                    .decode(Int64.self, at: 0)
+                if head > upper, result.isEmpty {
+                    after = upper
+                    span = span > Int64.max / 4 ? Int64.max : span * 4
+                    continue
+                }
+                return try self.batch(after: checkpoint, from: result, eventLimit: eventLimit, more: head > upper)
+            }
+            return try self.batch(after: checkpoint, from: result, eventLimit: eventLimit, more: true)
+        }
+    }
+
+    /// The read's SQL: `$1` after, `$2` the limit, `$3` the upper bound, then the scope's parameters.
+    private var sql: String {
         let events = self.events.quoted
         let columns = PersistedEvent.columns
-        let sql: String
-        let limit = self.scoped ? scan : eventLimit
-        var parameters: [any PostgresEncodable] = [checkpoint, Int64(limit)]
-        if self.scoped {
-            var conditions: [String] = []
-            if let types = self.aggregateTypes {
-                parameters.append(PostgresTextArray(types))
-                conditions.append("aggregate_type = ANY($\(parameters.count)::text[])")
-            }
-            if let types = self.eventTypes {
-                parameters.append(PostgresTextArray(types))
-                conditions.append("event_type = ANY($\(parameters.count)::text[])")
-            }
-            if let partition = self.partition {
-                parameters.append(Int32(partition.count))
-                parameters.append(Int32(partition.index))
-                conditions.append("\(WorkUnit.partitionExpression(count: "$\(parameters.count - 1)")) = $\(parameters.count)")
-            }
-            // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
-            // and out-of-scope rows carry no data.
-            let guarded = columns.map { "CASE WHEN in_scope THEN \($0) END" }
-            sql = """
-                SELECT global_position, in_scope, \(guarded.joined(separator: ", "))
-                FROM (SELECT *, (\(conditions.joined(separator: " AND "))) AS in_scope FROM \(events)
-                      WHERE global_position > $1 ORDER BY global_position LIMIT $2) AS page
-                """
-        } else {
-            sql = """
+        guard self.scoped else {
+            return """
                 SELECT global_position, true, \(columns.joined(separator: ", "))
-                FROM \(events) WHERE global_position > $1 ORDER BY global_position LIMIT $2
+                FROM \(events) WHERE global_position > $1 AND global_position <= $3 ORDER BY global_position LIMIT $2
                 """
         }
-        let result = try await database.query(sql, parameters)
+        var conditions: [String] = []
+        var next = 4
+        if self.aggregateTypes != nil {
+            conditions.append("aggregate_type = ANY($\(next)::text[])")
+            next += 1
+        }
+        if self.eventTypes != nil {
+            conditions.append("event_type = ANY($\(next)::text[])")
+            next += 1
+        }
+        if self.partition != nil {
+            conditions.append("\(WorkUnit.partitionExpression(count: "$\(next)")) = $\(next + 1)")
+        }
+        // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
+        // and out-of-scope rows carry no data.
+        let guarded = columns.map { "CASE WHEN in_scope THEN \($0) END" }
+        return """
+            SELECT global_position, in_scope, \(guarded.joined(separator: ", "))
+            FROM (SELECT *, (\(conditions.joined(separator: " AND "))) AS in_scope FROM \(events)
+                  WHERE global_position > $1 AND global_position <= $3 ORDER BY global_position LIMIT $2) AS page
+            """
+    }
+
+    private func parameters(after: Int64, upper: Int64, limit: Int) -> [any PostgresEncodable] {
+        var parameters: [any PostgresEncodable] = [after, Int64(limit), upper]
+        if let types = self.aggregateTypes { parameters.append(PostgresTextArray(types)) }
+        if let types = self.eventTypes { parameters.append(PostgresTextArray(types)) }
+        if let partition = self.partition {
+            parameters.append(Int32(partition.count))
+            parameters.append(Int32(partition.index))
+        }
+        return parameters
+    }
+
+    /// The batch a read's rows make: every position, the in-scope events up to `eventLimit`.
+    /// `more`: rows may be visible past the last one read.
+    private func batch(after checkpoint: Int64, from result: QueryResult, eventLimit: Int, more: Bool) throws -> Batch {
         var batch = Batch(after: checkpoint)
         batch.positions.reserveCapacity(result.count)
         for row in result {
@@ -177,7 +214,7 @@ struct BatchReader: Sendable {
             batch.positions.append(position)
             batch.events.append(try PersistedEvent(row: row, from: 2, globalPosition: position))
         }
-        batch.full = result.count >= limit
+        batch.full = more
         return batch
     }
 

@@ -14,7 +14,7 @@ actor SharedLog {
     private var window: TailWindow
     private var extending: Task<Void, any Error>?
     private let room = Wakeup()
-    private let read: @Sendable (_ after: Int64, _ limit: Int) async throws -> [WindowRow]
+    private let read: @Sendable (_ after: Int64, _ limit: Int) async throws -> WindowReader.Read
     /// The SQL of the reads (a unit fills a resolved gap's rows with it on its own connection).
     nonisolated let windowReader: WindowReader
     /// How long a unit at the end waits for the slowest member before the window drops it.
@@ -25,7 +25,7 @@ actor SharedLog {
 
     init(
         capacity: Int, chunk: Int, patience: Duration, windowReader: WindowReader, logger: Logger,
-        read: @escaping @Sendable (_ after: Int64, _ limit: Int) async throws -> [WindowRow]
+        read: @escaping @Sendable (_ after: Int64, _ limit: Int) async throws -> WindowReader.Read
     ) {
         self.window = TailWindow(capacity: capacity, chunk: chunk)
         self.windowReader = windowReader
@@ -129,8 +129,8 @@ actor SharedLog {
         // It runs on the actor only after this call suspends below, so `extending` is set first.
         let task = Task {
             do {
-                let rows = try await read(after, limit)
-                await self.extended(after: after, with: rows, limit: limit)
+                let read = try await read(after, limit)
+                await self.extended(after: after, with: read)
             } catch {
                 await self.extensionFailed()
                 throw error
@@ -140,10 +140,10 @@ actor SharedLog {
         try await task.value
     }
 
-    private func extended(after: Int64, with rows: [WindowRow], limit: Int) {
+    private func extended(after: Int64, with read: WindowReader.Read) {
         self.extending = nil
-        self.rowsRead += rows.count
-        self.window.extended(after: after, with: rows, limit: limit)
+        self.rowsRead += read.rows.count
+        self.window.extended(after: after, with: read.rows, reachedHead: read.reachedHead)
         self.room.signal()
     }
 

@@ -104,13 +104,14 @@ struct TailWindow: Sendable {
         return trimmed.hasRoom && self.rowsAfter(leader) <= self.chunk
     }
 
-    /// The extension read after `after` returned `rows` (ascending) for a `limit` of `limit`.
-    /// A read that no longer starts at the end (the window moved meanwhile) is dropped.
-    mutating func extended(after: Int64, with rows: [WindowRow], limit: Int) {
+    /// The extension read after `after` returned `rows` (ascending); `reachedHead` when it read
+    /// up to the log's head. A read that no longer starts at the end (the window moved
+    /// meanwhile) is dropped.
+    mutating func extended(after: Int64, with rows: [WindowRow], reachedHead: Bool) {
         guard self.anchored, after == self.end else { return }
         self.rows.append(contentsOf: rows.drop { $0.position <= self.end })
         self.end = self.rows.last?.position ?? self.end
-        self.headReached = rows.count < limit
+        self.headReached = reachedHead
     }
 
     /// Rows that became visible after their stretch was read (a gap's owner committed): fills in

@@ -155,10 +155,9 @@ public struct ProjectionRunner: Sendable {
                     await connection.close()
                 }
                 self.board.update(self.name) { $0.state = .standby; $0.busySince = nil }
-                if let sharedLog = self.sharedLog {
-                    await sharedLog.leave(self.name)
-                    session.knownCheckpoint = nil
-                }
+                // It keeps its known checkpoint: whoever runs the unit meanwhile only moves it
+                // forward, and the transaction takes from the window after the checkpoint it locks.
+                await self.sharedLog?.leave(self.name)
                 return machine.notOwner(now: .now)
             }
             // Before borrowing a connection: the shared reader brings the rows after the
@@ -337,6 +336,8 @@ public struct ProjectionRunner: Sendable {
         if !session.rowEnsured {
             try await self.checkpoints.ensureRow(self.name, on: connection)
             session.rowEnsured = true
+            // Where the first transaction will start: it may take from the shared window already.
+            if self.sharedLog != nil { session.knownCheckpoint = try await self.checkpoints.position(self.name, on: connection) }
         }
         try await self.projection.prepare(connection)
         session.connection = connection
