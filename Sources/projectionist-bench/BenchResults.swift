@@ -83,6 +83,8 @@ struct BenchResults: Codable {
     var rebuild: RebuildFigures?
     /// Issue 14: catch-up with `decrypt: true`.
     var encryption: EncryptionFigures?
+    /// Issue 19: 50 projections on a budget of 10 connections.
+    var manyProjections: ManyProjectionsFigures?
 
     var table: String {
         func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
@@ -127,6 +129,19 @@ struct BenchResults: Codable {
                 rows.append(("  RSS with the listener, idle", String(format: "%.1f MiB (%.1f anonymous)", on.idle, on.anon), "≤ 40 MiB", check(on.idle <= 40)))
                 rows.append(("  RSS with the listener, peak", String(format: "%.1f MiB", on.peak), "≤ 60 MiB", check(on.peak <= 60)))
             }
+        }
+        if let many = self.manyProjections {
+            rows.append((
+                "\(many.projections) projections, budget \(many.maxConnections)", "\(many.peakConnections) connections at most",
+                "≤ \(many.maxConnections)", check(many.peakConnections <= many.maxConnections)))
+            rows.append(("  rows read from events per event", String(format: "%.2f", many.rowsReadPerEvent), "≤ 1.5", check(many.rowsReadPerEvent <= 1.5)))
+            if self.tenProjectionsEventsPerSecond > 0 {
+                rows.append((
+                    "  catch-up, all projections", String(format: "%.0f events/s", many.eventsPerSecond),
+                    String(format: "%.2f× 10 projections' %.0f ≥ 0.9×", many.eventsPerSecond / self.tenProjectionsEventsPerSecond, self.tenProjectionsEventsPerSecond),
+                    check(many.eventsPerSecond >= 0.9 * self.tenProjectionsEventsPerSecond)))
+            }
+            rows.append(("  peak RSS", String(format: "%.1f MiB", many.peakRSSMiB), "≤ 90 MiB", check(many.peakRSSMiB <= 90)))
         }
         let widths = (rows.map(\.0.count).max()!, rows.map(\.1.count).max()!, rows.map(\.2.count).max()!)
         func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }

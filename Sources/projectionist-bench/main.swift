@@ -7,11 +7,11 @@ import Postgres
 // memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput, scale, rebuild, encryption or memory (one part, while tuning), BENCH_CPU (CPU seconds per
+// BENCH_ONLY=throughput, scale, rebuild, encryption, memory or many (memory, then 50 projections on 10 connections; one part, while tuning), BENCH_CPU (CPU seconds per
 // catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
 // rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
 // BENCH_REBUILD_APPENDS (100 single-event appends/s while the rebuild runs; 0: none),
-// BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part, BENCH_DAEMON_PIDS
+// BENCH_MEMORY_PROJECTIONS (10) and BENCH_IDLE_WAIT (3 s) for the memory part, BENCH_MANY_PROJECTIONS (50), BENCH_DAEMON_PIDS
 // (a file: the pid of every daemon started is appended to it, for scripts/bench to clean up).
 // Arguments: --json FILE writes the figures as JSON.
 
@@ -32,6 +32,9 @@ func runBench() async throws {
     switch environment["BENCH_ONLY"] {
     case "memory":
         try await bench.memory(admin)
+    case "many":
+        try await bench.memory(admin)
+        try await bench.manyProjections(admin)
     case "throughput":
         try await bench.throughput(admin)
     case "scale":
@@ -55,6 +58,7 @@ func runBench() async throws {
         bench.results.rollbackStall = try await bench.rollbackStall(admin)
         print("rollback-gap stall: \(bench.results.rollbackStall!.text), \(bench.results.rollbackAudited) positions audited aborted")
         try await bench.memory(admin)
+        try await bench.manyProjections(admin)
     }
 
     print("")
