@@ -16,6 +16,8 @@ public struct ProjectionistConfiguration: Sendable {
         /// `transaction` behind PgBouncer in transaction mode: no LISTEN, no prepared statements
         /// (the daemon holds no session advisory lock).
         public var pooling: Pooling = .session
+        /// Every server connection `run` holds at once, all included (`RuntimeOptions.maxConnections`).
+        public var maxConnections = 10
     }
 
     public struct Store: Sendable {
@@ -206,6 +208,9 @@ public struct ProjectionistConfiguration: Sendable {
                 throw reader.error("database.pooling", value, "expected session or transaction (PgBouncer's pool_mode), found '\(text)'")
             }
             self.database.pooling = pooling
+        }
+        if let value = keys["max_connections"] {
+            self.database.maxConnections = try reader.integer(value, at: "database.max_connections", in: Bounds.maxConnections)
         }
     }
 

@@ -12,21 +12,28 @@ extension ProjectionRunner {
     func runBatch(_ plan: RunnerStateMachine.BatchPlan, token: Int64, on connection: PostgresConnection, _ session: inout Session)
         async throws -> BatchSummary
     {
+        // A second connection reads the next batch while the server applies this one (catch-up
+        // only): borrowed without waiting (the runner holds one already), none free means no
+        // read-ahead this transaction; given back when the transaction ends.
+        let reader = plan.readAhead || session.readAhead != nil ? await self.pool.tryLease() : nil
+        do {
+            let summary = try await self.runBatch(plan, token: token, on: connection, reader: reader, &session)
+            if let reader { await self.pool.release(reader, discard: summary.readAheadFailed) }
+            return summary
+        } catch {
+            if let reader { await self.pool.release(reader, after: error) }
+            throw error
+        }
+    }
+
+    private func runBatch(
+        _ plan: RunnerStateMachine.BatchPlan, token: Int64, on connection: PostgresConnection, reader activeReader: PostgresConnection?,
+        _ session: inout Session
+    ) async throws -> BatchSummary {
         var scan = session.scan ?? self.options.batchSize
         var readAhead = session.readAhead
         session.readAhead = nil
         var readAheadFailed = false
-        // A second connection reads the next batch while the server applies this one (catch-up only).
-        var reader: PostgresConnection?
-        if plan.readAhead || readAhead != nil {
-            do {
-                reader = try await self.readerConnection(&session)
-            } catch where !Task.isCancelled {
-                readAheadFailed = true
-                self.dropReader(&session, because: error)
-            }
-        }
-        let activeReader = reader
         let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
             let clock = ContinuousClock()
             let started = clock.now
@@ -305,21 +312,10 @@ extension ProjectionRunner {
         return batch
     }
 
-    /// The read-ahead connection, opened on first use.
-    private func readerConnection(_ session: inout Session) async throws -> PostgresConnection {
-        if let reader = session.readerConnection { return reader }
-        let reader = try await PostgresConnection.connect(self.database.role("reader"))
-        session.readerConnection = reader
-        return reader
-    }
-
-    /// Closes the read-ahead connection after it failed; the main connection carries on.
+    /// The read-ahead failed (its connection goes back to the pool as broken); the main
+    /// connection carries on.
     func dropReader(_ session: inout Session, because error: any Error) {
         self.logger.warning("The read-ahead connection failed; going on without it.", metadata: ["error": "\(error)"])
-        if let reader = session.readerConnection {
-            session.readerConnection = nil
-            Task { await reader.close() }
-        }
         session.readAhead = nil
     }
 
