@@ -66,30 +66,34 @@ struct ConnectionBudgetTests {
         Int(try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", [role])[0].decode(Int64.self, at: 0))
     }
 
-    /// Samples the daemon's backends every ~20 ms until cancelled; the highest count seen.
+    /// Samples the daemon's backends every ~20 ms until stopped; the highest count seen.
     final class Sampler: Sendable {
-        let peak = Mutex(0)
-        let samples = Mutex(0)
-        let task: Task<Void, Never>
+        private let counts = Mutex((peak: 0, samples: 0))
+        private let task = Mutex<Task<Void, Never>?>(nil)
 
         init(_ role: String, on connection: PostgresConnection) {
-            let peak = self.peak
-            let samples = self.samples
-            self.task = Task {
+            let running = Task { [counts = self] in
                 while !Task.isCancelled {
                     if let count = try? await ConnectionBudgetTests.backends(role, on: connection) {
-                        peak.withLock { $0 = max($0, count) }
-                        samples.withLock { $0 += 1 }
+                        counts.record(count)
                     }
                     try? await Task.sleep(for: .milliseconds(20))
                 }
             }
+            self.task.withLock { $0 = running }
         }
 
+        private func record(_ count: Int) {
+            self.counts.withLock { $0 = (max($0.peak, count), $0.samples + 1) }
+        }
+
+        var samples: Int { self.counts.withLock { $0.samples } }
+
         func stop() async -> Int {
-            self.task.cancel()
-            await self.task.value
-            return self.peak.withLock { $0 }
+            let running = self.task.withLock { $0 }
+            running?.cancel()
+            await running?.value
+            return self.counts.withLock { $0.peak }
         }
     }
 
@@ -140,7 +144,7 @@ struct ConnectionBudgetTests {
         daemon.signal(SIGTERM)
         let exit = await daemon.finish()
         let peak = await sampler.stop()
-        print("budget: peak \(peak) backends of max_connections 6, \(sampler.samples.withLock { $0 }) samples")
+        print("budget: peak \(peak) backends of max_connections 6, \(sampler.samples) samples")
         #expect(exit.status == 0, "\(exit.stderr.suffix(2000))")
         #expect(peak <= 6, "the daemon held \(peak) connections with max_connections 6")
         #expect(peak >= 3, "the sampler saw too little to judge: \(peak)")

@@ -104,9 +104,20 @@ public final class ConnectionPool: Sendable {
         }
     }
 
-    /// Borrows a connection, waiting for one; give it back with `release(_:after:)`.
+    /// Borrows a connection, waiting for one; give it back with `release(_:after:)`. An idle
+    /// connection whose backend ended meanwhile is closed and another one taken.
     public func lease(priority: Priority = .batch) async throws -> PostgresConnection {
-        try await self.wait(priority: priority, dedicated: false)
+        try await self.alive { try await self.wait(priority: priority, dedicated: false) }
+    }
+
+    /// What `take` returns, once it is alive (`PostgresConnection.isAliveWhileIdle`); a dead one
+    /// is discarded (a fresh one is opened in its place) and `take` asked again.
+    private func alive(_ take: () async throws -> PostgresConnection) async throws -> PostgresConnection {
+        while true {
+            let connection = try await take()
+            if await connection.isAliveWhileIdle() { return connection }
+            await self.release(connection, discard: true)
+        }
     }
 
     /// A connection now, or nil when none is free without waiting (see `tryWithConnection`).
@@ -116,7 +127,10 @@ public final class ConnectionPool: Sendable {
         case .none:
             return nil
         case .leased(let id):
-            return self.state.withLock { $0.connections[id] }
+            guard let connection = self.state.withLock({ $0.connections[id] }) else { return nil }
+            if await connection.isAliveWhileIdle() { return connection }
+            await self.release(connection, discard: true)
+            return nil
         case .open:
             do {
                 let connection = try await PostgresConnection.connect(self.database)
@@ -139,7 +153,7 @@ public final class ConnectionPool: Sendable {
     /// A connection for good (LISTEN): it counts against the budget until `release(_:after:)`,
     /// which closes it instead of lending it again.
     public func reserveDedicated() async throws -> PostgresConnection {
-        try await self.wait(priority: .control, dedicated: true)
+        try await self.alive { try await self.wait(priority: .control, dedicated: true) }
     }
 
     /// Gives a borrowed (or dedicated) connection back. Closed instead of lent again when it is
