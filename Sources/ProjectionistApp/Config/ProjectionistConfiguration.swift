@@ -335,7 +335,7 @@ public struct ProjectionistConfiguration: Sendable {
             }
             if let value = keys["partitions"] {
                 projection.partitions = try reader.integer(
-                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition holds a connection of its own)")
+                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition is a unit of work of its own: a checkpoint, a lease, its batches)")
             }
             if let value = keys["publish"] { projection.publish = try Self.publications(value, of: projection.name, at: "\(path).publish", reader) }
             if let value = keys["replaces"] {
