@@ -27,6 +27,12 @@ public actor PostgresConnection {
     var pipelines = PipelinesInFlight()
     /// Statement names prepared on this connection.
     public private(set) var preparedStatements: Set<String> = []
+    /// What users of a shared connection noted as done on it (e.g. a projection's statements
+    /// prepared), so that it is done once per connection, not once per borrow.
+    public private(set) var preparedKeys: Set<String> = []
+
+    /// Notes `key` as done on this connection (see `preparedKeys`).
+    public func notePrepared(_ key: String) { self.preparedKeys.insert(key) }
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { self.executor.asUnownedSerialExecutor() }
 
@@ -102,6 +108,31 @@ public actor PostgresConnection {
 
     /// Whether libpq still considers the connection usable.
     public var isConnected: Bool { self.handle.map { PQstatus($0) == CONNECTION_OK } ?? false }
+
+    /// Whether another user may borrow the connection as it is: connected, outside a transaction,
+    /// no pipeline in flight (a pool closes it otherwise).
+    public var isReusable: Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE else { return false }
+        return !self.pipelines.active && self.pipelines.reading.isEmpty && self.pipelines.finished.isEmpty
+    }
+
+    /// Whether the server end is still there, without a round trip: reads whatever arrived on the
+    /// idle socket (a terminated backend's FATAL message and end of file) and says whether libpq
+    /// still considers the connection usable. A pool asks this before lending an idle connection,
+    /// so that a backend ended while idle costs no borrower a failed statement.
+    public func isAliveWhileIdle() -> Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
+            // libpq's socket is non-blocking: this reads what is there and returns.
+            if PQconsumeInput(handle) == 0 { return false }
+        }
+        self.collectNotifications()
+        return PQstatus(handle) == CONNECTION_OK
+    }
 
     /// The server process id serving this connection (`pg_backend_pid()`).
     public var backendPID: Int32 { self.handle.map { PQbackendPID($0) } ?? 0 }

@@ -241,7 +241,7 @@ struct ObservabilityTests {
             most = max(most, try await daemonConnections())
             try await Task.sleep(for: .milliseconds(100))
         }
-        // The listener reads through one connection of its own at most, however many ask.
+        // The listener reads on one borrowed connection at most, however many ask.
         #expect(most <= baseline + 1, "the daemon had \(most) connections under load, \(baseline) before")
         try await eventually("every request answered while the lock is held", timeout: .seconds(30)) { answers.withLock { $0.count } == 150 }
         #expect(answers.withLock { $0 }.allSatisfy { $0 == 200 || $0 == 503 }, "\(answers.withLock { Dictionary(grouping: $0, by: { $0 }).mapValues(\.count) })")

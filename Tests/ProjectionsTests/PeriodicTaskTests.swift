@@ -5,8 +5,8 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// `PeriodicTask`'s pacing against a real server: a connection that succeeds followed by the
-/// same failure must not start the backoff over.
+/// `PeriodicTask`'s pacing against a real server: a borrow that succeeds followed by the same
+/// failure must not start the backoff over.
 @Suite(.timeLimit(.minutes(1)))
 struct PeriodicTaskTests {
     struct TickFailed: Error {}
@@ -16,7 +16,7 @@ struct PeriodicTaskTests {
         let db = try await TestDatabase.fresh("periodic")
         let attempts = Mutex<[ContinuousClock.Instant]>([])
         let task = PeriodicTask(
-            role: "Test duty", interval: .milliseconds(10), database: db.configuration,
+            role: "Test duty", interval: .milliseconds(10), pool: ConnectionPool(database: db.configuration, maxConnections: 3),
             backoff: Backoff(initial: .milliseconds(50), maximum: .seconds(10), jitter: 1...1), logger: Logger(label: "test"), level: .debug)
         let running = Task { await task.run { _ in attempts.withLock { $0.append(.now) }; throw TickFailed() } }
         try await eventually("six failing ticks", timeout: .seconds(20), every: .milliseconds(10)) { attempts.withLock { $0.count } >= 6 }
@@ -37,7 +37,7 @@ struct PeriodicTaskTests {
         let db = try await TestDatabase.fresh("periodic_ok")
         let attempts = Mutex<[ContinuousClock.Instant]>([])
         let task = PeriodicTask(
-            role: "Test duty", interval: .milliseconds(10), database: db.configuration,
+            role: "Test duty", interval: .milliseconds(10), pool: ConnectionPool(database: db.configuration, maxConnections: 3),
             backoff: Backoff(initial: .milliseconds(50), maximum: .seconds(10), jitter: 1...1), logger: Logger(label: "test"), level: .debug)
         // Fails four times (backing off to 400 ms), succeeds once, then fails again.
         let running = Task {

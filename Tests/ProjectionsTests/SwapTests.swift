@@ -50,7 +50,7 @@ struct SwapTests {
         try await batch.query("SELECT 1 FROM consumer_checkpoints WHERE consumer_name = 'swap_v1' FOR UPDATE")
 
         let monitor = SwapMonitor(
-            projections: Self.projections, database: db.configuration, options: RuntimeOptions(), logger: Logger(label: "swap-test"))
+            projections: Self.projections, pool: ConnectionPool(database: db.configuration, maxConnections: 3), options: RuntimeOptions(), logger: Logger(label: "swap-test"))
         let swapConnection = try await db.connect()
         let swapPID = await swapConnection.backendPID  // read now: the connection is busy while the swap waits
         let swap = Task {

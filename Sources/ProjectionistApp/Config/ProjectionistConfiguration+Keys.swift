@@ -6,7 +6,7 @@ extension ProjectionistConfiguration {
         static let encryption = ["system_keys", "active_key", "keys_table", "key_cache_size", "key_cache_lifetime"]
         static let metrics = ["listen"]
         static let health = ["max_lag_events", "max_lag_seconds"]
-        static let database = ["url", "password_file", "startup_timeout", "pooling"]
+        static let database = ["url", "password_file", "startup_timeout", "pooling", "max_connections"]
         static let store = [
             "events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache",
         ]

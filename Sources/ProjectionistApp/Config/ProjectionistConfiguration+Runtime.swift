@@ -15,6 +15,7 @@ extension ProjectionistConfiguration {
         options.allowSequenceCache = self.store.allowSequenceCache
         options.leaseTTL = self.worker.leaseTTL
         options.pooling = self.database.pooling
+        options.maxConnections = self.database.maxConnections
         return options
     }
 

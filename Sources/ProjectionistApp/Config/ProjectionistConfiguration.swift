@@ -16,6 +16,8 @@ public struct ProjectionistConfiguration: Sendable {
         /// `transaction` behind PgBouncer in transaction mode: no LISTEN, no prepared statements
         /// (the daemon holds no session advisory lock).
         public var pooling: Pooling = .session
+        /// Every server connection `run` holds at once, all included (`RuntimeOptions.maxConnections`).
+        public var maxConnections = 10
     }
 
     public struct Store: Sendable {
@@ -207,6 +209,9 @@ public struct ProjectionistConfiguration: Sendable {
             }
             self.database.pooling = pooling
         }
+        if let value = keys["max_connections"] {
+            self.database.maxConnections = try reader.integer(value, at: "database.max_connections", in: Bounds.maxConnections)
+        }
     }
 
     mutating func readStore(_ node: Node, _ reader: YAMLReader) throws {
@@ -330,7 +335,7 @@ public struct ProjectionistConfiguration: Sendable {
             }
             if let value = keys["partitions"] {
                 projection.partitions = try reader.integer(
-                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition holds a connection of its own)")
+                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition is a unit of work of its own: a checkpoint, a lease, its batches)")
             }
             if let value = keys["publish"] { projection.publish = try Self.publications(value, of: projection.name, at: "\(path).publish", reader) }
             if let value = keys["replaces"] {

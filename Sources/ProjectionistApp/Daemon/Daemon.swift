@@ -79,7 +79,7 @@ public struct Daemon: Sendable {
         if let address = self.configuration.metrics.listen {
             let server = HTTPServer(
                 address: address, source: self.configuration.metrics.listenSource, registry: registry, board: worker.board,
-                started: startedFlag, configuration: self.configuration, liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
+                started: startedFlag, configuration: self.configuration, pool: worker.pool, liveness: max(runtime.beatInterval * 5, .seconds(5)), logger: logger)
             let service = try server.service(bound: {
                 logger.info("Serving /metrics, /healthz, /readyz and /status.", metadata: ["address": "\(address)"])
                 listening.finish(.bound)

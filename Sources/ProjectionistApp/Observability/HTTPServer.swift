@@ -12,7 +12,8 @@ import Synchronization
 
 /// The daemon's HTTP listener (`metrics.listen`), on Hummingbird: `/metrics` (Prometheus text
 /// format from swift-prometheus), `/healthz` (the runners' loops are alive), `/readyz`
-/// (`Readiness`) and `/status` (`status --json`, through `StatusReader`'s one connection).
+/// (`Readiness`) and `/status` (`status --json`, through `StatusReader`, on a connection borrowed
+/// from the worker's pool).
 struct HTTPServer: Sendable {
     let address: ListenAddress
     /// Where the address came from (`metrics.listen` or its environment variable), for messages.
@@ -21,6 +22,8 @@ struct HTTPServer: Sendable {
     let board: StatusBoard
     let started: StartedFlag
     let configuration: ProjectionistConfiguration
+    /// The worker's pool: `/status` counts in the connection budget too.
+    let pool: ConnectionPool
     /// A runner whose loop has not gone round for this long (and is not waiting on the server)
     /// makes `/healthz` fail.
     let liveness: Duration
@@ -38,7 +41,7 @@ struct HTTPServer: Sendable {
 
     /// - Parameter bound: called once the address is bound and the listener accepts connections.
     func service(bound: @escaping @Sendable () async -> Void = {}) throws -> any Service {
-        let reader = StatusReader(configuration: self.configuration, database: try self.configuration.connectionConfiguration())
+        let reader = StatusReader(configuration: self.configuration, pool: self.pool)
         let router = Router()
         let process = ProcessMetrics()
         router.get("/metrics") { _, _ -> Response in

@@ -27,6 +27,9 @@ enum MetricsCatalog {
         Entry(name: "projectionist_reconnects_total", type: "counter", help: "Reconnections and retries after transient or permanent database errors."),
         Entry(name: "projectionist_resident_memory_bytes", type: "gauge", help: "Resident memory of the daemon process."),
         Entry(name: "projectionist_open_connections", type: "gauge", help: "Database connections the daemon has open."),
+        Entry(name: "projectionist_connections_open", type: "gauge", help: "Connections of the daemon's pool open now (idle, borrowed, LISTEN's)."),
+        Entry(name: "projectionist_connections_max", type: "gauge", help: "The pool's budget: database.max_connections."),
+        Entry(name: "projectionist_connection_wait_seconds", type: "histogram", help: "How long a borrower waited for a pooled connection."),
     ]
 
     static func help(_ name: String) -> String {

@@ -2,15 +2,14 @@ import Foundation
 import Postgres
 import Projections
 
-/// What `/status` serves: `status --json`'s report, read through one connection of its own at
-/// most, however many ask at once. Requests that arrive while a read is in flight share it; each
-/// waits at most `patience` for it (a lock on the checkpoint table, a server that does not answer),
-/// then gets an error instead. The connection is opened on the first request and kept.
+/// What `/status` serves: `status --json`'s report, read on one connection borrowed from the
+/// worker's pool (control priority) at most, however many ask at once. Requests that arrive while
+/// a read is in flight share it; each waits at most `patience` for it (a lock on the checkpoint
+/// table, a server that does not answer, no connection free), then gets an error instead.
 actor StatusReader {
     let configuration: ProjectionistConfiguration
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
     let patience: Duration
-    private var connection: PostgresConnection?
     private var reading = false
     private var waiters: [Int: CheckedContinuation<Result<String, any Error>, Never>] = [:]
     private var nextWaiter = 0
@@ -23,9 +22,9 @@ actor StatusReader {
         }
     }
 
-    init(configuration: ProjectionistConfiguration, database: ConnectionConfiguration, patience: Duration = .seconds(2)) {
+    init(configuration: ProjectionistConfiguration, pool: ConnectionPool, patience: Duration = .seconds(2)) {
         self.configuration = configuration
-        self.database = database.role("status")
+        self.pool = pool
         self.patience = patience
     }
 
@@ -54,20 +53,10 @@ actor StatusReader {
     /// One read for everyone waiting now; later requests start the next one.
     private func read() async {
         let result: Result<String, any Error>
+        let configuration = self.configuration
         do {
-            let connection: PostgresConnection
-            if let open = self.connection, await open.isConnected {
-                connection = open
-            } else {
-                connection = try await PostgresConnection.connect(self.database)
-                self.connection = connection
-            }
-            result = .success(try await StatusReport.read(self.configuration, on: connection).json)
+            result = .success(try await self.pool.withConnection(priority: .control) { try await StatusReport.read(configuration, on: $0).json })
         } catch {
-            if let broken = self.connection, !(await broken.isConnected) {
-                await broken.close()
-                self.connection = nil
-            }
             result = .failure(error)
         }
         self.reading = false

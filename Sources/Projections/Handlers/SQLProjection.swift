@@ -12,7 +12,8 @@ public struct SQLProjection: StatementProjection {
         /// The original SQL, for messages.
         public var source: String
         public var rewritten: SQLParameterScanner.Result
-        /// The prepared statement's name on each connection.
+        /// The prepared statement's name on each connection: `projectionist_<hash of the
+        /// projection's name>_<handler>_<statement>`, unique among projections sharing a connection.
         public var preparedName: String
     }
 
@@ -79,13 +80,15 @@ public struct SQLProjection: StatementProjection {
         self.resetSQL = reset
         var compiled: [String: [Statement]] = [:]
         let known = Set(Self.parameterTypes.keys)
+        // Projections share pooled connections: the name carries a hash of the projection's name.
+        let prefix = "projectionist_\(SessionTag.unitHash(name))"
         for (handlerIndex, handler) in handlers.enumerated() {
             compiled[handler.eventType] = try handler.statements.enumerated().map { index, sql in
                 do {
                     return Statement(
                         eventType: handler.eventType, source: sql,
                         rewritten: try SQLParameterScanner.rewrite(sql, known: known),
-                        preparedName: "projectionist_\(handlerIndex)_\(index)")
+                        preparedName: "\(prefix)_\(handlerIndex)_\(index)")
                 } catch let error as SQLParameterScanner.ScanError {
                     throw DefinitionError(eventType: handler.eventType, index: index, message: error.message)
                 }

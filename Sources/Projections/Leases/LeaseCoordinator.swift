@@ -3,16 +3,16 @@ import Foundation
 import Logging
 import Postgres
 
-/// This instance's side of sharing the work: on a connection of its own, every `leaseTick` it
-/// heartbeats, renews its leases, looks at the live instances and the units' holders, and claims
-/// or releases units as `LeaseBalance` says. Runners read the result from `Leases`.
+/// This instance's side of sharing the work: every `leaseTick`, on a connection borrowed from the
+/// pool (control priority: ahead of batches), it heartbeats, renews its leases, looks at the live
+/// instances and the units' holders, and claims or releases units as `LeaseBalance` says. Runners read the result from `Leases`.
 ///
 /// On cancellation it waits until `runnersStopped` (the batches in flight have finished), then
 /// releases every lease at once so that another instance takes over on its next tick.
 struct LeaseCoordinator: Sendable {
     let units: [String]
     let leases: Leases
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
     let options: RuntimeOptions
     let logger: Logger
     var store: AssignmentStore { AssignmentStore(schema: self.options.schema, instanceID: self.options.instanceID) }
@@ -22,10 +22,10 @@ struct LeaseCoordinator: Sendable {
         var mismatch = ConfigurationMismatch(units: [], others: [])
         let clock = ContinuousClock()
         let periodic = PeriodicTask(
-            role: "Lease coordinator", interval: self.options.leaseTick, database: self.database.role("leases"),
+            role: "Lease coordinator", interval: self.options.leaseTick, pool: self.pool, priority: .control,
             backoff: self.options.reconnectBackoff,
             logger: self.logger)
-        await periodic.run(connected: { try await self.store.ensureUnits(self.units, on: $0) }) { connection in
+        await periodic.run(first: { try await self.store.ensureUnits(self.units, on: $0) }) { connection in
             try await self.tick(on: connection, started: clock.now, forgetSilent: ticks % 100 == 0, mismatch: &mismatch)
             ticks += 1
         }
@@ -33,13 +33,11 @@ struct LeaseCoordinator: Sendable {
         self.leases.clear()
         // Shutdown: hand the units over now rather than after the lease (from an uncancelled task).
         let store = self.store
-        let database = self.database
+        let pool = self.pool
         let logger = self.logger
         await Task {
             do {
-                let leaving = try await PostgresConnection.connect(database.role("leases"))
-                try await store.leave(on: leaving)
-                await leaving.close()
+                try await pool.withConnection(priority: .control) { try await store.leave(on: $0) }
                 logger.info("Released every lease.")
             } catch {
                 logger.warning("Could not release the leases; they run out by themselves.", metadata: ["error": "\(error)"])

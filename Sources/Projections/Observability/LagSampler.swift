@@ -3,19 +3,19 @@ import Foundation
 import Logging
 import Postgres
 
-/// Lag in seconds: every second, on a connection of its own, the age of the oldest committed
+/// Lag in seconds: every second, on a connection borrowed from the pool, the age of the oldest committed
 /// event each unit this instance runs has not applied yet (0 when caught up), into the status
 /// board (`ProjectionStatus.lagSeconds`), whence `STATUS=` and the metrics take it.
 struct LagSampler: Sendable {
     let board: StatusBoard
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
     let options: RuntimeOptions
     let logger: Logger
     var interval: Duration = .seconds(1)
 
     func run() async {
         let periodic = PeriodicTask(
-            role: "Lag sampler", interval: self.interval, database: self.database.role("lag"), backoff: self.options.reconnectBackoff,
+            role: "Lag sampler", interval: self.interval, pool: self.pool, backoff: self.options.reconnectBackoff,
             logger: self.logger, level: .debug)
         await periodic.run { connection in
             let running = self.board.all.filter { $0.state != .standby && $0.state != .retired && $0.state != .stopped }.map(\.name)

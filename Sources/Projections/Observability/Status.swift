@@ -48,6 +48,9 @@ public struct ProjectionStatus: Sendable {
     /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
     /// letter); nil between them. A runner waiting on the server is alive, however long.
     public var busySince: ContinuousClock.Instant?
+    /// Since when the runner waits for a connection from the pool (the other units hold the
+    /// budget); nil otherwise. Such a runner is alive too.
+    public var waitingForConnectionSince: ContinuousClock.Instant?
     /// The runner's loop ended (shutdown, retired, or its checkpoint row was deleted): it beats
     /// no more, and the watchdog does not wait for it.
     public var ended = false
@@ -100,7 +103,9 @@ public final class StatusBoard: Sendable {
     /// (the watchdog's condition: a long statement is not a hang, a stopped unit is no hang).
     public func allResponsive(within interval: Duration) -> Bool {
         let now = ContinuousClock.now
-        return self.statuses.withLock { $0.values.allSatisfy { $0.ended || $0.busySince != nil || now - $0.lastBeat <= interval } }
+        return self.statuses.withLock { $0.values.allSatisfy {
+                $0.ended || $0.busySince != nil || $0.waitingForConnectionSince != nil || now - $0.lastBeat <= interval
+            } }
     }
 
     /// The runners whose batch has been running longer than `threshold`, with how long, by name.

@@ -12,25 +12,34 @@ extension ProjectionRunner {
     func runBatch(_ plan: RunnerStateMachine.BatchPlan, token: Int64, on connection: PostgresConnection, _ session: inout Session)
         async throws -> BatchSummary
     {
+        // A second connection reads the next batch while the server applies this one (catch-up
+        // only): borrowed without waiting (the runner holds one already), none free means no
+        // read-ahead this transaction; given back when the transaction ends.
+        // Not while the unit takes from the shared window: the shared reader reads ahead for all.
+        let rounds = BatchRounds(
+            plan: plan, budget: self.options.transactionTimeBudget, sharing: session.sharing && self.sharedLog != nil, started: .now)
+        let reader = rounds.opensReader(holdingReadAhead: session.readAhead != nil) ? await self.pool.tryLease() : nil
+        do {
+            let summary = try await self.runBatch(rounds, token: token, on: connection, reader: reader, &session)
+            if let reader { await self.pool.release(reader, discard: summary.readAheadFailed) }
+            return summary
+        } catch {
+            if let reader { await self.pool.release(reader, after: error) }
+            throw error
+        }
+    }
+
+    private func runBatch(
+        _ rounds: BatchRounds, token: Int64, on connection: PostgresConnection, reader activeReader: PostgresConnection?,
+        _ session: inout Session
+    ) async throws -> BatchSummary {
+        let plan = rounds.plan
+        var rounds = rounds
         var scan = session.scan ?? self.options.batchSize
         var readAhead = session.readAhead
         session.readAhead = nil
         var readAheadFailed = false
-        let sharing = session.sharing
-        let sharedLog = sharing ? self.sharedLog : nil
-        var rounds = BatchRounds(plan: plan, budget: self.options.transactionTimeBudget, sharing: sharedLog != nil, started: .now)
-        // A second connection reads the next batch while the server applies this one (catch-up
-        // only, and only for a unit reading on its own: the shared reader reads ahead for all).
-        var reader: PostgresConnection?
-        if rounds.opensReader(holdingReadAhead: readAhead != nil) {
-            do {
-                reader = try await self.readerConnection(&session)
-            } catch where !Task.isCancelled {
-                readAheadFailed = true
-                self.dropReader(&session, because: error)
-            }
-        }
-        let activeReader = reader
+        let sharedLog = rounds.sharing ? self.sharedLog : nil
         let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
             let (start, storedHead) = try await self.lock(token, in: tx)
             var checkpoint = start
@@ -341,21 +350,10 @@ extension ProjectionRunner {
         return batch
     }
 
-    /// The read-ahead connection, opened on first use.
-    private func readerConnection(_ session: inout Session) async throws -> PostgresConnection {
-        if let reader = session.readerConnection { return reader }
-        let reader = try await PostgresConnection.connect(self.database.role("reader"))
-        session.readerConnection = reader
-        return reader
-    }
-
-    /// Closes the read-ahead connection after it failed; the main connection carries on.
+    /// The read-ahead failed (its connection goes back to the pool as broken); the main
+    /// connection carries on.
     func dropReader(_ session: inout Session, because error: any Error) {
         self.logger.warning("The read-ahead connection failed; going on without it.", metadata: ["error": "\(error)"])
-        if let reader = session.readerConnection {
-            session.readerConnection = nil
-            Task { await reader.close() }
-        }
         session.readAhead = nil
     }
 

@@ -1,47 +1,46 @@
 import Logging
 import Postgres
 
-/// A background duty on a connection of its own (the lease coordinator, the swap monitor, the
-/// lag sampler): `tick` every `interval` until the task is cancelled; a failure closes the
-/// connection and the next tick reconnects after a jittered backoff. The backoff starts over
-/// only after a tick succeeded: a connect that succeeds followed by the same failure (a missing
-/// column, a permission) keeps backing off instead of retrying ten times a second.
+/// A background duty on a borrowed connection (the lease coordinator, the swap monitor, the lag
+/// sampler): `tick` every `interval` until the task is cancelled, each tick on a connection
+/// borrowed from the pool for that tick only. A failure waits a jittered backoff before the next
+/// tick (the pool discards a connection that broke). The backoff starts over only after a tick
+/// succeeded: a tick that keeps failing the same way (a missing column, a permission) keeps
+/// backing off instead of retrying ten times a second.
 struct PeriodicTask: Sendable {
     let role: String
     let interval: Duration
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
+    var priority: ConnectionPool.Priority = .batch
     let backoff: Backoff
     let logger: Logger
-    /// How loudly a lost connection is logged.
+    /// How loudly a failed tick is logged.
     var level: Logger.Level = .warning
 
     /// - Parameters:
-    ///   - connected: runs on each new connection before its first tick.
+    ///   - first: runs before the first tick, and again before the next until it succeeded once.
     ///   - tick: one round of the duty.
     func run(
-        connected: (PostgresConnection) async throws -> Void = { _ in }, tick: (PostgresConnection) async throws -> Void
+        first: (PostgresConnection) async throws -> Void = { _ in }, tick: (PostgresConnection) async throws -> Void
     ) async {
         var backoff = self.backoff
-        var connection: PostgresConnection?
+        var firstDone = false
         while !Task.isCancelled {
             do {
-                let current: PostgresConnection
-                if let connection { current = connection } else {
-                    current = try await PostgresConnection.connect(self.database)
-                    try await connected(current)
-                    connection = current
+                try await self.pool.withConnection(priority: self.priority) { connection in
+                    if !firstDone {
+                        try await first(connection)
+                        firstDone = true
+                    }
+                    try await tick(connection)
                 }
-                try await tick(current)
                 backoff.reset()
                 try await Task.sleep(for: self.interval)
             } catch {
                 if Task.isCancelled { break }
-                self.logger.log(level: self.level, "\(self.role) lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                if let lost = connection { await lost.close() }
-                connection = nil
+                self.logger.log(level: self.level, "\(self.role) failed; trying again.", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
             }
         }
-        if let connection { await connection.close() }
     }
 }

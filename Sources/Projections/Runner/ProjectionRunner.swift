@@ -3,8 +3,10 @@ import Foundation
 import Logging
 import Postgres
 
-/// Keeps one unit of work (a projection, or one partition of it) up to date on a connection of
-/// its own while this instance holds the unit's lease, until its task is cancelled.
+/// Keeps one unit of work (a projection, or one partition of it) up to date while this instance
+/// holds the unit's lease, until its task is cancelled. It holds no connection of its own: each
+/// action borrows one from the worker's `ConnectionPool` for its duration (`borrow`), so an idle
+/// unit holds none.
 ///
 /// A thin driver: `RunnerStateMachine` decides what to do next, this performs it (SQL, waits,
 /// logs, the live status) and reports back what happened. Each batch is one transaction that
@@ -16,7 +18,7 @@ import Postgres
 public struct ProjectionRunner: Sendable {
     public let unit: WorkUnit
     public var projection: any Projection { self.unit.projection }
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
     let options: RuntimeOptions
     let board: StatusBoard
     let wakeup: Wakeup
@@ -29,13 +31,20 @@ public struct ProjectionRunner: Sendable {
     /// The worker's shared reader; nil when this unit reads on its own.
     let sharedLog: SharedLog?
 
+    public init(
+        unit: WorkUnit, pool: ConnectionPool, options: RuntimeOptions, board: StatusBoard,
+        wakeup: Wakeup, leases: Leases, logger: Logger
+    ) {
+        self.init(unit: unit, pool: pool, options: options, board: board, wakeup: wakeup, leases: leases, logger: logger, sharedLog: nil)
+    }
+
     init(
-        unit: WorkUnit, database: ConnectionConfiguration, options: RuntimeOptions, board: StatusBoard,
-        wakeup: Wakeup, leases: Leases, logger: Logger, sharedLog: SharedLog? = nil
+        unit: WorkUnit, pool: ConnectionPool, options: RuntimeOptions, board: StatusBoard,
+        wakeup: Wakeup, leases: Leases, logger: Logger, sharedLog: SharedLog?
     ) {
         self.sharedLog = sharedLog
         self.unit = unit
-        self.database = database
+        self.pool = pool
         self.options = options
         self.board = board
         self.wakeup = wakeup
@@ -55,11 +64,9 @@ public struct ProjectionRunner: Sendable {
     var name: String { self.unit.name }
     var status: ProjectionStatus { self.board.status(self.name) ?? ProjectionStatus(name: self.name) }
 
-    /// What the driver holds between actions: connections and data, no decisions.
+    /// What the driver holds between actions: data, no decisions and no connection.
     struct Session {
-        var connection: PostgresConnection?
-        /// The second connection that reads ahead during catch-up, and what it read.
-        var readerConnection: PostgresConnection?
+        /// The batch read ahead during catch-up (on a second, borrowed connection).
         var readAhead: Batch?
         /// Positions the next scoped read scans (adapts to the scope's share of the log).
         var scan: Int?
@@ -134,7 +141,15 @@ public struct ProjectionRunner: Sendable {
         }
         switch action {
         case .connect:
-            _ = try await self.connection(&session)
+            // The server answers; the checkpoint row is created if missing, once per run.
+            try await self.borrow { connection in
+                if !session.rowEnsured {
+                    try await self.checkpoints.ensureRow(self.name, on: connection)
+                    session.rowEnsured = true
+                    // Where the first transaction will start: it may take from the shared window already.
+                    if self.sharedLog != nil { session.knownCheckpoint = try await self.checkpoints.position(self.name, on: connection) }
+                }
+            }
             return machine.connected(now: .now)
 
         case .runBatch(let plan):
@@ -143,17 +158,12 @@ public struct ProjectionRunner: Sendable {
                 // partition layout, `drop`): the unit stops, as it would at its next batch.
                 if session.token != nil, !session.lossChecked {
                     session.lossChecked = true
-                    let connection = try await self.connection(&session)
-                    if try await self.checkpoints.position(self.name, on: connection) == nil {
+                    if try await self.borrow({ try await self.checkpoints.position(self.name, on: $0) }) == nil {
                         throw CheckpointDeletedError(unit: self.name)
                     }
                 }
-                // Another instance runs the unit: hold no connection meanwhile.
-                await self.closeReader(&session)
-                if let connection = session.connection {
-                    session.connection = nil
-                    await connection.close()
-                }
+                // Another instance runs the unit.
+                session.readAhead = nil
                 self.board.update(self.name) { $0.state = .standby; $0.busySince = nil }
                 // It keeps its known checkpoint: whoever runs the unit meanwhile only moves it
                 // forward, and the transaction takes from the window after the checkpoint it locks.
@@ -171,48 +181,51 @@ public struct ProjectionRunner: Sendable {
                 session.sharing = false
             }
             session.lossChecked = false
-            let connection = try await self.connection(&session)
-            guard let token = try await self.leaseToken(&session, on: connection) else {
-                return machine.notOwner(now: .now)
-            }
-            let started = ContinuousClock.now
-            do {
-                let summary = try await self.busy { try await self.runBatch(plan, token: token, on: connection, &session) }
-                self.metrics.recordBatch(ContinuousClock.now - started)
-                return machine.batchCommitted(summary, now: .now)
-            } catch let failure as BatchFailure {
-                self.metrics.recordHandlerError()
-                return machine.batchFailed(failure, now: .now)
+            // One borrow from the fencing step to the commit (or rollback).
+            return try await self.borrow(preparing: true) { connection in
+                guard let token = try await self.leaseToken(&session, on: connection) else {
+                    return machine.notOwner(now: .now)
+                }
+                let started = ContinuousClock.now
+                do {
+                    let summary = try await self.busy { try await self.runBatch(plan, token: token, on: connection, &session) }
+                    self.metrics.recordBatch(ContinuousClock.now - started)
+                    return machine.batchCommitted(summary, now: .now)
+                } catch let failure as BatchFailure {
+                    self.metrics.recordHandlerError()
+                    return machine.batchFailed(failure, now: .now)
+                }
             }
 
         case .wait(let wait):
-            if wait.closeReader { await self.closeReader(&session) }
-            if wait.recordStateFirst, let connection = session.connection, machine.owned, let token = session.token {
-                try await self.recordState(token: token, on: connection)
+            if wait.closeReader { session.readAhead = nil }
+            if wait.recordStateFirst, machine.owned, let token = session.token {
+                try await self.borrow { try await self.recordState(token: token, on: $0) }
                 machine.stateRecorded(now: .now)
             }
             let woken = await self.pause(until: wait.until)
             return machine.waited(woken: woken, now: .now)
 
         case .probeGap(let unresolved):
-            let connection = try await self.connection(&session)
             self.metrics.recordGapWait()
-            session.gapHolders = try await self.resolver.holders(on: connection)
+            session.gapHolders = try await self.borrow { try await self.resolver.holders(on: $0) }
             self.showGap(unresolved[0].lowerBound, session.gapHolders)
             return machine.gapHolders(session.gapHolders.count, now: .now)
 
         case .recheckGap(let recheck):
-            let connection = try await self.connection(&session)
             self.showGap(recheck.first, session.gapHolders)
             if recheck.warn { self.warnGap(recheck, session.gapHolders.first) }
             if recheck.recordStateFirst, let token = session.token {
-                try await self.recordState(token: token, on: connection)
+                try await self.borrow { try await self.recordState(token: token, on: $0) }
                 machine.stateRecorded(now: .now)
             }
-            try await Task.sleep(for: recheck.after)
-            let (stillHeld, visible) = try await self.resolver.recheck(session.gapHolders, position: recheck.first, on: connection)
+            try await Task.sleep(for: recheck.after)  // holding no connection
+            let holders = session.gapHolders
+            let (stillHeld, visible) = try await self.borrow {
+                try await self.resolver.recheck(holders, position: recheck.first, on: $0)
+            }
             session.gapHolders.removeAll { !stillHeld.contains($0.virtualTransaction) }
-            if visible { try await self.fillWindow([recheck.first], on: connection) }
+            if visible { try await self.borrow { try await self.fillWindow([recheck.first], on: $0) } }
             let now = ContinuousClock.now
             if !visible, !session.gapHolders.isEmpty, machine.skippingGap(now: now) {
                 self.logger.warning(
@@ -223,15 +236,18 @@ public struct ProjectionRunner: Sendable {
 
         case .findVisible(let unresolved):
             // Every possible owner has ended; this later statement's snapshot sees their commits.
-            let connection = try await self.connection(&session)
-            let visible = try await self.resolver.visiblePositions(in: unresolved, on: connection)
-            try await self.fillWindow(Array(visible), on: connection)
+            let visible = try await self.borrow { connection in
+                let visible = try await self.resolver.visiblePositions(in: unresolved, on: connection)
+                try await self.fillWindow(Array(visible), on: connection)
+                return visible
+            }
             return machine.gapVisible(visible, now: .now)
 
         case .isolate(let failure):
-            let connection = try await self.connection(&session)
             let token = try self.heldToken(session)
-            let result = try await self.busy { try await self.isolate(failure, token: token, on: connection) }
+            let result = try await self.borrow(preparing: true) { connection in
+                try await self.busy { try await self.isolate(failure, token: token, on: connection) }
+            }
             return machine.isolated(result, now: .now)
 
         case .retryEvent(let event, let delay):
@@ -239,43 +255,40 @@ public struct ProjectionRunner: Sendable {
                 "Handler failed; retrying the event.",
                 metadata: ["position": "\(event.globalPosition)", "retry.in": "\(delay)"])
             try await Task.sleep(for: delay)
-            let connection = try await self.connection(&session)
             let token = try self.heldToken(session)
-            let result = try await self.busy { try await self.retry(event, token: token, on: connection) }
+            let result = try await self.borrow(preparing: true) { connection in
+                try await self.busy { try await self.retry(event, token: token, on: connection) }
+            }
             if case .failed = result { self.metrics.recordHandlerError() }
             return machine.retried(result, now: .now)
 
         case .deadLetter(let event, let error):
-            let connection = try await self.connection(&session)
             let token = try self.heldToken(session)
-            try await self.busy { try await self.deadLetter(event, error, token: token, on: connection) }
+            try await self.borrow { connection in
+                try await self.busy { try await self.deadLetter(event, error, token: token, on: connection) }
+            }
             self.metrics.recordDeadLetter()
             return machine.deadLettered(now: .now)
 
         case .park(let event, let error):
-            let connection = try await self.connection(&session)
-            try await self.park(event, error, token: try self.heldToken(session), on: connection)
+            let token = try self.heldToken(session)
+            try await self.borrow { try await self.park(event, error, token: token, on: $0) }
             return machine.parked(event, now: .now)
 
         case .checkParked(let delay, let recordStateFirst):
-            let connection = try await self.connection(&session)
             if recordStateFirst, let token = session.token {
-                try await self.recordState(token: token, on: connection)
+                try await self.borrow { try await self.recordState(token: token, on: $0) }
                 machine.stateRecorded(now: .now)
             }
             _ = await self.pause(until: .now + delay)
             try Task.checkCancellation()
-            let position = try await self.checkpoints.position(self.name, on: connection)
+            let position = try await self.borrow { try await self.checkpoints.position(self.name, on: $0) }
             return machine.parkChecked(position: position, now: .now)
 
         case .reconnect(let reconnect):
+            // A broken connection was discarded by the pool when it came back.
             self.metrics.recordReconnect()
-            await self.closeReader(&session)
             session.readAhead = nil
-            if reconnect.closeConnection {
-                await session.connection?.close()
-                session.connection = nil
-            }
             self.board.update(self.name) { status in
                 if reconnect.failed != nil { status.state = .failed }
                 status.lastError = reconnect.message
@@ -285,7 +298,7 @@ public struct ProjectionRunner: Sendable {
                 // The owner records it, also one that never committed (its first batch, or its SQL
                 // could not be prepared): this instance owns the unit while it holds the lease.
                 if let token = self.leases.token(for: self.name) ?? (machine.owned ? session.token : nil) {
-                    await self.recordFailure(token: token, session)
+                    await self.recordFailure(token: token)
                 }
             } else {
                 self.logger.warning(
@@ -330,27 +343,28 @@ public struct ProjectionRunner: Sendable {
         return token
     }
 
-    private func connection(_ session: inout Session) async throws -> PostgresConnection {
-        if let connection = session.connection { return connection }
-        let connection = try await PostgresConnection.connect(self.database)
-        if !session.rowEnsured {
-            try await self.checkpoints.ensureRow(self.name, on: connection)
-            session.rowEnsured = true
-            // Where the first transaction will start: it may take from the shared window already.
-            if self.sharedLog != nil { session.knownCheckpoint = try await self.checkpoints.position(self.name, on: connection) }
+    /// Runs `body` on a connection borrowed from the pool for this action only (batch priority).
+    /// While it waits for one the runner counts as alive (`waitingForConnectionSince`): the wait is
+    /// on the other units, not a hang. With `preparing`, the projection's statements are prepared
+    /// first, once per (connection, projection) (`PostgresConnection.preparedKeys`).
+    func borrow<T: Sendable>(preparing: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        self.board.update(self.name) { $0.waitingForConnectionSince = .now }
+        var waiting = true
+        defer { if waiting { self.board.update(self.name) { $0.waitingForConnectionSince = nil } } }
+        return try await self.pool.withConnection(priority: .batch) { connection in
+            self.board.update(self.name) { $0.waitingForConnectionSince = nil }
+            waiting = false
+            if preparing { try await self.prepare(on: connection) }
+            return try await body(connection)
         }
-        try await self.projection.prepare(connection)
-        session.connection = connection
-        let pid = await connection.backendPID
-        self.logger.debug("Connected.", metadata: ["db.pid": "\(pid)"])
-        return connection
     }
 
-    private func closeReader(_ session: inout Session) async {
-        session.readAhead = nil
-        guard let reader = session.readerConnection else { return }
-        session.readerConnection = nil
-        await reader.close()
+    /// Prepares the projection's statements on `connection` unless done there already.
+    private func prepare(on connection: PostgresConnection) async throws {
+        let key = "projection \(self.projection.name)"
+        guard !(await connection.preparedKeys.contains(key)) else { return }
+        try await self.projection.prepare(connection)
+        await connection.notePrepared(key)
     }
 
     /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
@@ -368,33 +382,16 @@ public struct ProjectionRunner: Sendable {
                 status.lastError = message
             }
         }
-        if let reader = session.readerConnection {
-            session.readerConnection = nil
-            await Task { await reader.close() }.value
-        }
-        guard let connection = session.connection else { return }
-        session.connection = nil
+        guard record, let token = session.token else { return }
         let status = self.status
         let checkpoints = self.checkpoints
         let name = self.name
-        let token = session.token
+        let pool = self.pool
         // The run's task is cancelled, which would refuse the statement: record the final state
-        // from a task that is not (and wait for it, so the row is written before we return).
-        // A connection the cancellation left unusable (a pipeline cut short, its transaction
-        // closed with it) does not lose the state: it is recorded on a short-lived one instead.
-        let database = self.database
+        // on a borrowed connection from a task that is not (and wait for it, so the row is written
+        // before we return).
         await Task {
-            if record, let token {
-                do {
-                    try await checkpoints.recordState(name, token: token, status: status, on: connection)
-                } catch {
-                    if let fresh = try? await PostgresConnection.connect(database) {
-                        try? await checkpoints.recordState(name, token: token, status: status, on: fresh)
-                        await fresh.close()
-                    }
-                }
-            }
-            await connection.close()
+            try? await pool.withConnection { try await checkpoints.recordState(name, token: token, status: status, on: $0) }
         }.value
     }
 
@@ -405,16 +402,10 @@ public struct ProjectionRunner: Sendable {
         try await self.busy { try await self.checkpoints.recordState(self.name, token: token, status: status, on: connection) }
     }
 
-    /// Records `failed` (the board's state and error) in the row, on the runner's connection or,
-    /// when it has none (it failed while opening it), on a short-lived one; never throws.
-    private func recordFailure(token: Int64, _ session: Session) async {
-        if let connection = session.connection {
-            try? await self.recordState(token: token, on: connection)
-            return
-        }
-        guard let connection = try? await PostgresConnection.connect(self.database) else { return }
-        try? await self.recordState(token: token, on: connection)
-        await connection.close()
+    /// Records `failed` (the board's state and error) in the row, on a borrowed connection;
+    /// never throws.
+    private func recordFailure(token: Int64) async {
+        try? await self.borrow { try await self.recordState(token: token, on: $0) }
     }
 
     // MARK: - Liveness

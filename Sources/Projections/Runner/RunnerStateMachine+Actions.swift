@@ -4,7 +4,8 @@ import EventStore
 extension RunnerStateMachine {
     /// The next thing the driver does.
     enum Action: Sendable {
-        /// Open the connection (and the checkpoint row), then report `connected` or `failed`.
+        /// Borrow a connection once (the server answers) and create the checkpoint row if this
+        /// run has not yet, then report `connected` or `failed`.
         case connect
         /// Check ownership, then run one batch transaction; report `batchCommitted`,
         /// `batchFailed`, `notOwner` or `failed`.
@@ -27,7 +28,7 @@ extension RunnerStateMachine {
         case park(PersistedEvent, HandlerError)
         /// Wait `after`, read the checkpoint; report `parkChecked`.
         case checkParked(after: Duration, recordStateFirst: Bool)
-        /// Close the connection if asked, wait `after`, then report `waited`.
+        /// Wait `after` (a lost connection was already discarded by the pool), then report `waited`.
         case reconnect(Reconnect)
         /// Record the final state (only when this runner owns the projection) and end.
         case stop(recordState: Bool)
@@ -40,7 +41,7 @@ extension RunnerStateMachine {
         /// handler (down to a sixteenth) and doubled back after each commit, so that work still
         /// gets through when transactions keep being cut short.
         var batchSize: Int
-        /// Whether a second connection may read the next batch ahead.
+        /// Whether a second connection may read the next batch ahead (when the pool has one free).
         var readAhead: Bool
         /// Positions known never to appear (passed over and audited).
         var dead: DeadPositions
@@ -50,7 +51,7 @@ extension RunnerStateMachine {
         var until: ContinuousClock.Instant
         /// Refresh the checkpoint row's state columns before waiting (the heartbeat).
         var recordStateFirst: Bool
-        /// Close the read-ahead connection (nothing to read ahead while waiting).
+        /// Drop the batch read ahead (nothing to read ahead while waiting).
         var closeReader: Bool
         /// Waiting as a standby (another instance owns the projection).
         var standby: Bool
@@ -67,6 +68,7 @@ extension RunnerStateMachine {
 
     struct Reconnect: Sendable, Equatable {
         var after: Duration
+        /// The connection was lost: the next step borrows again (`connect`).
         var closeConnection: Bool
         /// The error, when it is not transient: record the state `failed` with it.
         var failed: String?

@@ -79,6 +79,12 @@ public struct RuntimeOptions: Sendable {
     /// What the connections may use: `.transaction` behind a transaction pooler (PgBouncer
     /// `pool_mode = transaction`): no LISTEN, no statements prepared across transactions.
     public var pooling: Pooling = .session
+    /// The most server connections the worker holds at once, everything counted (its
+    /// `ConnectionPool`: batches, the read-ahead, leases, the head probe, the lag sampler, the
+    /// swap monitor, LISTEN, and `/status` when the daemon shares the pool).
+    public var maxConnections = 10
+    /// A pooled connection idle this long is closed.
+    public var connectionIdleTimeout: Duration = .seconds(10)
     /// Refuse an events sequence with CACHE > 1 unless this is set.
     public var allowSequenceCache = false
 

@@ -5,7 +5,8 @@ import Postgres
 
 /// Runs a runner for every unit of work (each projection, or each partition of a partitioned
 /// one), the lease coordinator, the head probe, the notification listener and an optional
-/// health reporter as children of one task group, until the task running it is cancelled (or,
+/// health reporter as children of one task group, all on connections of one `ConnectionPool`
+/// (at most `RuntimeOptions.maxConnections`, whatever the number of units), until the task running it is cancelled (or,
 /// run as a `Service` in a `ServiceGroup`, until graceful shutdown: see `Worker+Service.swift`).
 ///
 /// Instances with the same projections share the units through leases (`LeaseCoordinator`):
@@ -23,12 +24,14 @@ public struct Worker: Sendable {
     public let options: RuntimeOptions
     public let board: StatusBoard
     public let broadcaster = WakeupBroadcaster()
+    /// Every server connection `run` uses comes from here (borrowed per action, or dedicated).
+    public let pool: ConnectionPool
     let logger: Logger
 
     /// - Throws: `SchemaError` for duplicate projection (or unit) names, or a projection that decrypts without a decryptor.
     public init(
         projections: [any Projection], database: ConnectionConfiguration, options: RuntimeOptions,
-        logger: Logger = Logger(label: "projectionist")
+        pool: ConnectionPool? = nil, logger: Logger = Logger(label: "projectionist")
     ) throws {
         var seen = Set<String>()
         for projection in projections where !seen.insert(projection.name).inserted {
@@ -49,6 +52,7 @@ public struct Worker: Sendable {
         self.database = database
         self.options = options
         self.board = StatusBoard(names: units.map(\.name))
+        self.pool = pool ?? ConnectionPool(database: database, options: options, logger: logger)
         self.logger = logger
     }
 
@@ -62,14 +66,14 @@ public struct Worker: Sendable {
         verify: Bool = true, ready: @Sendable () async -> Void = {}, health: (@Sendable (StatusBoard) async -> Void)? = nil
     ) async throws {
         if verify {
-            let connection = try await PostgresConnection.connect(self.database)
-            try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
-            try await StartupCheck.verifyPartitions(self.projections, schema: self.options.schema, on: connection)
-            await connection.close()
+            try await self.pool.withConnection(priority: .control) { connection in
+                try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
+                try await StartupCheck.verifyPartitions(self.projections, schema: self.options.schema, on: connection)
+            }
         }
 
         let coordinator = LeaseCoordinator(
-            units: self.units.map(\.name), leases: self.leases, database: self.database, options: self.options, logger: self.logger)
+            units: self.units.map(\.name), leases: self.leases, pool: self.pool, options: self.options, logger: self.logger)
         let (runnersStopped, markRunnersStopped) = AsyncStream.makeStream(of: Void.self)
         await withDiscardingTaskGroup { outer in
             // The coordinator outlives the runners: it releases the leases once they have stopped.
@@ -86,15 +90,15 @@ public struct Worker: Sendable {
                     let wakeup = Wakeup()
                     self.broadcaster.register(wakeup)
                     let runner = ProjectionRunner(
-                        unit: unit, database: self.database, options: self.options, board: self.board,
+                        unit: unit, pool: self.pool, options: self.options, board: self.board,
                         wakeup: wakeup, leases: self.leases, logger: self.logger, sharedLog: sharedLog)
                     group.addTask { await runner.run() }
                 }
                 let monitor = SlowBatchMonitor(board: self.board, threshold: self.options.slowBatchWarn, logger: self.logger)
                 group.addTask { await monitor.run() }
-                let swaps = SwapMonitor(projections: self.projections, database: self.database, options: self.options, logger: self.logger)
+                let swaps = SwapMonitor(projections: self.projections, pool: self.pool, options: self.options, logger: self.logger)
                 group.addTask { await swaps.run() }
-                let lag = LagSampler(board: self.board, database: self.database, options: self.options, logger: self.logger)
+                let lag = LagSampler(board: self.board, pool: self.pool, options: self.options, logger: self.logger)
                 group.addTask { await lag.run() }
                 let metrics = WorkerMetrics(board: self.board, units: self.units)
                 group.addTask { await metrics.run() }
@@ -108,68 +112,71 @@ public struct Worker: Sendable {
             }
             markRunnersStopped.finish()
         }
+        self.pool.drain()
         self.logger.info("Worker stopped.")
     }
 
-    /// The one reader of the log for every unit, when there are several (and shared reading is on).
+    /// The one reader of the log for every unit, when there are several (and shared reading is
+    /// on). Its reads borrow a pooled connection at control priority: one read serves every unit.
     func makeSharedLog() -> SharedLog? {
         guard self.options.sharedReading, self.units.count > 1 else { return nil }
         let chunk = self.options.sharedReadChunk ?? 4 * max(1, self.options.batchSize)
         let windowReader = WindowReader(events: self.options.schema.eventsTable, partitioned: self.units.contains { $0.partition != nil })
-        let connection = ReaderConnection(database: self.database.role("reader"))
+        let pool = self.pool
         return SharedLog(
             capacity: self.options.sharedWindowRows ?? 8 * chunk, chunk: chunk, patience: self.options.sharedWindowPatience,
             windowReader: windowReader, logger: self.logger
         ) { after, limit in
-            try await connection.use { try await windowReader.read(after: after, limit: limit, on: $0) }
+            try await pool.withConnection(priority: .control) { try await windowReader.read(after: after, limit: limit, on: $0) }
         }
     }
 
-    /// Probes the log's head on a connection of its own and wakes every runner when it moved:
-    /// one cheap query per interval stands in for every idle runner's poll.
+    /// Probes the log's head on a borrowed connection (control priority) every `interval` and
+    /// wakes every runner when it moved: one cheap query per interval stands in for every idle
+    /// runner's poll. Its statement is prepared once per pooled connection.
     func pollHead(every interval: Duration) async {
         let events = self.options.schema.eventsTable.quoted
         var last: Int64 = -1
         let sql = "SELECT coalesce(max(global_position), 0) FROM \(events)"
         let prepared = self.options.pooling == .session
-        await self.onConnection("Head probe", as: "head") { connection in
+        let probe = PeriodicTask(
+            role: "Head probe", interval: interval, pool: self.pool, priority: .control, backoff: self.options.reconnectBackoff,
+            logger: self.logger)
+        await probe.run { connection in
+            // A no-op on a connection that has it (`PostgresConnection.preparedStatements`).
             if prepared { try await connection.prepare("projectionist_head", sql) }
-            while !Task.isCancelled {
-                let result = prepared ? try await connection.queryPrepared("projectionist_head") : try await connection.query(sql)
-                let head = try result[0].decode(Int64.self, at: 0)
-                if head != last {
-                    if last >= 0 { self.broadcaster.signalAll() }
-                    last = head
-                }
-                try await Task.sleep(for: interval)
+            let result = prepared ? try await connection.queryPrepared("projectionist_head") : try await connection.query(sql)
+            let head = try result[0].decode(Int64.self, at: 0)
+            if head != last {
+                if last >= 0 { self.broadcaster.signalAll() }
+                last = head
             }
         }
     }
 
-    /// LISTENs on `channel` on a connection of its own and wakes every runner on each
-    /// notification; after (re)connecting it wakes them all, since notifications may have been lost.
+    /// LISTENs on `channel` on a dedicated connection (out of the pool for good, counted in its
+    /// budget) and wakes every runner on each notification; after (re)connecting it wakes them
+    /// all, since notifications may have been lost. A lost connection is replaced after a
+    /// jittered backoff.
     func listen(on channel: String) async {
-        await self.onConnection("Notification listener", as: "listen") { connection in
-            try await connection.listen(channel)
-            self.broadcaster.signalAll()
-            for try await _ in connection.notifications() { self.broadcaster.signalAll() }
-        }
-    }
-
-    /// Runs `body` on a connection of its own (`application_name` …/`applicationRole`) until
-    /// cancelled, reconnecting with jittered exponential backoff whenever it fails.
-    private func onConnection(_ role: String, as applicationRole: String, _ body: (PostgresConnection) async throws -> Void) async {
         var backoff = self.options.reconnectBackoff
         while !Task.isCancelled {
+            var held: PostgresConnection?
             do {
-                let connection = try await PostgresConnection.connect(self.database.role(applicationRole))
+                let connection = try await self.pool.reserveDedicated()
+                held = connection
+                try await connection.listen(channel)
                 backoff.reset()
-                try await body(connection)  // the connection closes when released (its deinit)
+                self.broadcaster.signalAll()
+                for try await _ in connection.notifications() { self.broadcaster.signalAll() }
             } catch {
+                if let held { await self.pool.release(held, after: error) }
+                held = nil
                 if Task.isCancelled { break }
-                self.logger.warning("\(role) lost its connection; reconnecting.", metadata: ["error": "\(error)"])
+                self.logger.warning("Notification listener lost its connection; reconnecting.", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: backoff.next())
             }
+            if let held { await self.pool.release(held) }
         }
     }
 }

@@ -3,13 +3,13 @@ import Foundation
 import Logging
 import Postgres
 
-/// Hands published views to successors: every second, on a connection of its own, for each
+/// Hands published views to successors: every second, on a connection borrowed from the pool, for each
 /// projection that `replaces` another still serving, checks whether it has caught up
 /// (`Publications.ready`) and if so swaps (`Publications.swap`). Every instance runs one; the
 /// swap locks the predecessor's checkpoint rows, so one of them does it and the rest find it done.
 struct SwapMonitor: Sendable {
     let projections: [any Projection]
-    let database: ConnectionConfiguration
+    let pool: ConnectionPool
     let options: RuntimeOptions
     let logger: Logger
 
@@ -24,7 +24,7 @@ struct SwapMonitor: Sendable {
         guard !self.successors.isEmpty else { return }
         var warned: Set<String> = []
         let periodic = PeriodicTask(
-            role: "Swap monitor", interval: .seconds(1), database: self.database.role("swaps"), backoff: self.options.reconnectBackoff,
+            role: "Swap monitor", interval: .seconds(1), pool: self.pool, backoff: self.options.reconnectBackoff,
             logger: self.logger)
         await periodic.run { connection in try await self.check(on: connection, warned: &warned) }
     }
