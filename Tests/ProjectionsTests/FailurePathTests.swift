@@ -208,7 +208,7 @@ struct FailurePathTests {
                   AND query LIKE '%WHERE global_position > $1 ORDER BY global_position%'
                 """)[0].decode(Int64.self, at: 0))
             if let error = running.status("order_overview_v1")?.lastError { transactionErrors.insert(error) }
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(1))  // the read is short: look often
         }
         await running.stop()
         print("read-ahead: \(killed) reader connections terminated; \(last) events in \(clock.now - started)")
