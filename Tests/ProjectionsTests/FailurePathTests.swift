@@ -205,7 +205,7 @@ struct FailurePathTests {
                 """
                 SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                 WHERE datname = current_database() AND application_name = 'projectionist' AND state = 'active'
-                  AND query LIKE '%WHERE global_position > $1 ORDER BY global_position%'
+                  AND query LIKE '%WHERE global_position > $1 AND global_position <= $3 ORDER BY global_position%'
                 """)[0].decode(Int64.self, at: 0))
             if let error = running.status("order_overview_v1")?.lastError { transactionErrors.insert(error) }
             try await Task.sleep(for: .milliseconds(1))  // the read is short: look often
