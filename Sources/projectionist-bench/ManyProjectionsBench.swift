@@ -31,7 +31,7 @@ extension Bench {
         for name in names { yaml += projectionBlock.replacingOccurrences(of: "order_overview_v1", with: name) + "\n" }
         let daemons = try await Daemons(binary: binary, configuration: yaml, database: self.connectionString)
         defer { daemons.killAll() }
-        let rowsBefore = try await Self.rowsRead(on: admin)
+        let rowsBefore = try await eventsRowsRead(on: admin)
         let head = try await EventStore().latestPosition(on: admin)
         let daemon = try daemons.start()
         // The daemon's backends: every application name it sets starts with `projectionist`.
@@ -62,10 +62,10 @@ extension Bench {
         daemon.signal(SIGTERM)
         _ = await daemon.finish()
         // A backend's counters reach the statistics when it ends; wait until they settle.
-        var rows = try await Self.rowsRead(on: admin) - rowsBefore
+        var rows = try await eventsRowsRead(on: admin) - rowsBefore
         for _ in 0..<20 {
             try await Task.sleep(for: .milliseconds(500))
-            let now = try await Self.rowsRead(on: admin) - rowsBefore
+            let now = try await eventsRowsRead(on: admin) - rowsBefore
             if now == rows { break }
             rows = now
         }
@@ -78,13 +78,6 @@ extension Bench {
                 + String(format: "%.2f rows read per event, peak RSS %.1f MiB", figures.rowsReadPerEvent, peakRSS))
     }
 
-    /// Rows read from `events` so far (sequential and index fetches), as the server counts them.
-    static func rowsRead(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT pg_stat_clear_snapshot()", [])
-        return try await connection.query(
-            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables WHERE relname = 'events'", []
-        )[0].decode(Int64.self, at: 0)
-    }
 }
 
 /// `--json`'s `manyProjections`.

@@ -7,14 +7,6 @@ import Testing
 /// Units catching up together read the log once between them, not once each (issue 19).
 @Suite(.timeLimit(.minutes(3)))
 struct SharedReadingTests {
-    /// Rows read from `events` so far (sequential and index fetches), as the server counts them.
-    static func rowsRead(on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT pg_stat_clear_snapshot()", [])
-        return try await connection.query(
-            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables WHERE relname = 'events'", []
-        )[0].decode(Int64.self, at: 0)
-    }
-
     @Test("20 projections (scoped, unscoped, partitioned) catching up together from 0 read about one log's worth of rows, each exactly once")
     func oneReadForAll() async throws {
         let db = try await projectionDatabase("shared_reading")
@@ -22,7 +14,7 @@ struct SharedReadingTests {
         let seeded = try await Seeder.seedOrders(600, otherType: "Refund", otherEvery: 5, on: connection)
         // Statistics as after a bulk load that autovacuum has not analyzed yet: the reads must
         // not depend on them.
-        let before = try await Self.rowsRead(on: connection)
+        let before = try await eventsRowsRead(on: connection)
         var projections: [any Projection] = (0..<17).map { index in
             CounterProjection(name: "count_\(index)", aggregateTypes: index % 2 == 0 ? ["Order"] : nil)
         }
@@ -50,10 +42,10 @@ struct SharedReadingTests {
             #expect(numbers.n == expected && numbers.rows == expected && numbers.distinct == expected, "\(projection.name): \(numbers)")
         }
         // The backends' counters reach the statistics when they end; give them a moment.
-        var read = try await Self.rowsRead(on: connection) - before
+        var read = try await eventsRowsRead(on: connection) - before
         try await eventually("the statistics settle", timeout: .seconds(10)) {
             try await Task.sleep(for: .milliseconds(700))
-            let now = try await Self.rowsRead(on: connection) - before
+            let now = try await eventsRowsRead(on: connection) - before
             defer { read = now }
             return now == read
         }
