@@ -7,7 +7,7 @@ import Postgres
 // memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput, scale, rebuild, encryption, memory or many (memory, then 50 projections on 10 connections; one part, while tuning), BENCH_CPU (CPU seconds per
+// BENCH_ONLY=throughput, scale, rebuild, encryption, memory, live (polling latency and the rollback stall) or many (memory, then 50 projections on 10 connections; one part, while tuning), BENCH_CPU (CPU seconds per
 // catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
 // rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
 // BENCH_REBUILD_APPENDS (100 single-event appends/s while the rebuild runs; 0: none),
@@ -32,6 +32,11 @@ func runBench() async throws {
     switch environment["BENCH_ONLY"] {
     case "memory":
         try await bench.memory(admin)
+    case "live":
+        bench.results.latencyPolling = try await bench.liveLatency(admin, notify: false)
+        print("live latency, polling only: \(bench.results.latencyPolling!.text)")
+        bench.results.rollbackStall = try await bench.rollbackStall(admin)
+        print("rollback-gap stall: \(bench.results.rollbackStall!.text), \(bench.results.rollbackAudited) positions audited aborted")
     case "many":
         try await bench.memory(admin)
         try await bench.manyProjections(admin)

@@ -183,9 +183,10 @@ struct FailurePathTests {
         let connection = try await db.connect()
         let clock = ContinuousClock()
         let started = clock.now
-        _ = try await Seeder.seedOrders(4_000, on: connection)
+        _ = try await Seeder.seedOrders(8_000, on: connection)
         let last = try await head(on: connection)
-        let running = try RunningWorker(db, [OrderOverviewProjection()], options: testOptions { $0.batchSize = 200; $0.headPollInterval = nil })
+        // Batches of 1,000 (a read of up to 10,000 positions): each read lasts long enough to be seen active and killed, on a loaded machine too.
+        let running = try RunningWorker(db, [OrderOverviewProjection()], options: testOptions { $0.batchSize = 1_000; $0.headPollInterval = nil })
         // The owner: the session whose batch transaction is tagged with the unit (SessionTag).
         let ownerQuery = """
             SELECT pid FROM pg_stat_activity
