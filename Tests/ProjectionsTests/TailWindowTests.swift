@@ -105,8 +105,8 @@ import Testing
         #expect(window.next(for: "fast", at: 20) == .waitForRoom)  // "slow" still needs 1...20
         #expect(!window.wantsPrefetch)
         window.moved("slow", to: 12)
+        #expect(window.start == 12 && window.rows.count == 8)  // what both passed is dropped at once
         do { let decided = window.next(for: "fast", at: 20); #expect(decided == .extend) }
-        #expect(window.start == 12 && window.rows.count == 8)
         window.extended(after: 20, with: Self.rows(21...30), reachedHead: Self.rows(21...30).count < 10)
         #expect(window.rows.count <= window.capacity)
     }
@@ -132,6 +132,19 @@ import Testing
         window.extended(after: 0, with: Self.rows(1...10), reachedHead: Self.rows(1...10).count < 10)
         #expect(window.end == 3)
         #expect(window.serve(after: 3, limit: 10, scope: self.all)?.full == false)
+    }
+
+    @Test("units caught up at the end hold no rows: the window empties as the last one arrives")
+    func idleHoldsNothing() {
+        var window = TailWindow(capacity: 100, chunk: 10)
+        _ = window.next(for: "a", at: 0)
+        _ = window.next(for: "b", at: 0)
+        window.extended(after: 0, with: Self.rows(1...10), reachedHead: true)
+        window.moved("a", to: 10)
+        #expect(window.rows.count == 10)
+        window.moved("b", to: 10)
+        #expect(window.rows.isEmpty && window.start == 10 && window.end == 10)
+        do { let decided = window.next(for: "a", at: 10); #expect(decided == .extend) }
     }
 
     @Test("prefetch when the leader is within a chunk of the end and more may be visible")

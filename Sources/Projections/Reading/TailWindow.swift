@@ -124,10 +124,12 @@ struct TailWindow: Sendable {
         }
     }
 
-    /// `unit` committed up to `checkpoint`: it stays a member while the window covers it.
+    /// `unit` committed up to `checkpoint`: it stays a member while the window covers it, and
+    /// the rows every member has passed are dropped (so that caught-up units idle holding none).
     mutating func moved(_ unit: String, to checkpoint: Int64) {
         guard self.members[unit] != nil else { return }
         self.members[unit] = self.covers(checkpoint) ? checkpoint : nil
+        self.trim()
     }
 
     /// `unit` stops taking from the window (standby, parked, failing, stopped).
