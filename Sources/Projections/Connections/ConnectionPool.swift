@@ -79,21 +79,18 @@ public final class ConnectionPool: Sendable {
     public func withConnection<T: Sendable>(
         priority: Priority = .batch, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let connection = try await self.lease(priority: priority)
-        do {
-            let result = try await body(connection)
-            await self.release(connection)
-            return result
-        } catch {
-            await self.release(connection, after: error)
-            throw error
-        }
+        try await self.lending(try await self.lease(priority: priority), to: body)
     }
 
     /// Runs `body` on a connection only when one is free now (idle, or a slot of the budget with
     /// nobody waiting); nil without running it otherwise. Never waits behind other borrowers.
     public func tryWithConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T? {
         guard let connection = await self.tryLease() else { return nil }
+        return try await self.lending(connection, to: body)
+    }
+
+    /// Runs `body` on a leased `connection`, then gives it back (judged by what `body` threw).
+    private func lending<T: Sendable>(_ connection: PostgresConnection, to body: (PostgresConnection) async throws -> T) async throws -> T {
         do {
             let result = try await body(connection)
             await self.release(connection)
