@@ -331,14 +331,14 @@ import Testing
 
     @Test("PROJECTIONIST_METRICS_LISTEN replaces metrics.listen; a bad value names the variable and the key")
     func listenOverride() throws {
-        let file = TemporaryFile.write("metrics:\n  listen: 127.0.0.1:19464\n")
+        let file = TemporaryFile.write("metrics:\n  listen: 127.0.0.1:28125\n")
         defer { TemporaryFile.remove(file) }
-        let moved = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:19465"])
-        #expect(moved.metrics.listen == ListenAddress(host: "127.0.0.1", port: 19465))
+        let moved = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "127.0.0.1:28126"])
+        #expect(moved.metrics.listen == ListenAddress(host: "127.0.0.1", port: 28126))
         let plain = try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": ""])
-        #expect(plain.metrics.listen == ListenAddress(host: "127.0.0.1", port: 19464))
+        #expect(plain.metrics.listen == ListenAddress(host: "127.0.0.1", port: 28125))
         let error = try #require(throws: ConfigurationError.self) {
-            try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "19465"])
+            try ProjectionistConfiguration.load(path: file, environment: ["PROJECTIONIST_METRICS_LISTEN": "28126"])
         }
         #expect(error.keyPath == "metrics.listen")
         #expect(error.description.contains("PROJECTIONIST_METRICS_LISTEN"), "\(error)")

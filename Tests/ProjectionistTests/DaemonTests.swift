@@ -8,16 +8,8 @@ import Testing
 /// and extra top-level keys). The HTTP listener is off unless `extra` configures it: daemons of
 /// parallel tests would all want the default port.
 func daemonConfig(_ db: TestDatabase, worker: String = "", extra: String = "") -> String {
-    let extra = extra.contains("metrics:") ? extra : extra + "\nmetrics:\n  listen: \"\""
-    return TemporaryFile.write(
-        """
-        database:
-          url: "\(db.connectionString)"
-          startup_timeout: 5s
-        worker:
-          poll_interval: 100ms
-          max_poll_interval: 500ms
-        \(worker)
+    TemporaryFile.write(
+        daemonConfigPrelude(db, worker: worker, listen: extra.contains("metrics:") ? nil : "\"\"") + "\n" + """
         projections:
           - name: order_overview_v1
             aggregate_types: [Order]

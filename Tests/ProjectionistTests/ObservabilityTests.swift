@@ -372,7 +372,7 @@ struct ObservabilityTests {
         #expect(try ProjectionistConfiguration.parse("metrics:\n  listen: \"\"\n", file: "p.yaml").metrics.listen == nil)
         let config = try ProjectionistConfiguration.parse("health:\n  max_lag_events: 500\n  max_lag_seconds: 2.5\n", file: "p.yaml")
         #expect(config.health.maxLagEvents == 500 && config.health.maxLagSeconds == 2.5)
-        for bad in ["metrics:\n  listen: 19464\n", "metrics:\n  listen: host:99999\n", "health:\n  max_lag_events: -1\n"] {
+        for bad in ["metrics:\n  listen: 28125\n", "metrics:\n  listen: host:99999\n", "health:\n  max_lag_events: -1\n"] {
             let error = try #require(throws: ConfigurationError.self) { try ProjectionistConfiguration.parse(bad, file: "p.yaml") }
             #expect(error.keyPath == (bad.hasPrefix("metrics") ? "metrics.listen" : "health.max_lag_events"))
         }

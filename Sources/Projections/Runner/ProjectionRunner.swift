@@ -12,7 +12,8 @@ import Postgres
 /// logs, the live status) and reports back what happened. Each batch is one transaction that
 /// locks the checkpoint row, applies the contiguous prefix of what it read, moves the
 /// checkpoint and audits dead gaps (`BatchTransaction.swift`); handler failures are isolated
-/// to the failing event (`ProjectionRunner+Failures.swift`). Every transaction runs under the
+/// to the failing event (`ProjectionRunner+Failures.swift`); gaps are waited on in
+/// `ProjectionRunner+Gaps.swift`, leases and borrowing in `ProjectionRunner+Ownership.swift`. Every transaction runs under the
 /// lease's fencing token (`CheckpointStore.lock`); without a lease the runner stands by. It
 /// never throws.
 public struct ProjectionRunner: Sendable {
@@ -206,42 +207,8 @@ public struct ProjectionRunner: Sendable {
             let woken = await self.pause(until: wait.until)
             return machine.waited(woken: woken, now: .now)
 
-        case .probeGap(let unresolved):
-            self.metrics.recordGapWait()
-            session.gapHolders = try await self.borrow { try await self.resolver.holders(on: $0) }
-            self.showGap(unresolved[0].lowerBound, session.gapHolders)
-            return machine.gapHolders(session.gapHolders.count, now: .now)
-
-        case .recheckGap(let recheck):
-            self.showGap(recheck.first, session.gapHolders)
-            if recheck.warn { self.warnGap(recheck, session.gapHolders.first) }
-            if recheck.recordStateFirst, let token = session.token {
-                try await self.borrow { try await self.recordState(token: token, on: $0) }
-                machine.stateRecorded(now: .now)
-            }
-            try await Task.sleep(for: recheck.after)  // holding no connection
-            let holders = session.gapHolders
-            let (stillHeld, visible) = try await self.borrow {
-                try await self.resolver.recheck(holders, position: recheck.first, on: $0)
-            }
-            session.gapHolders.removeAll { !stillHeld.contains($0.virtualTransaction) }
-            if visible { try await self.borrow { try await self.fillWindow([recheck.first], on: $0) } }
-            let now = ContinuousClock.now
-            if !visible, !session.gapHolders.isEmpty, machine.skippingGap(now: now) {
-                self.logger.warning(
-                    "Skipping a gap after gap_skip_after although its owner may still commit.",
-                    metadata: ["gap.position": "\(recheck.first)", "gap.holder.pid": "\(session.gapHolders.first?.pid ?? 0)"])
-            }
-            return machine.gapRechecked(remaining: session.gapHolders.count, visible: visible, now: now)
-
-        case .findVisible(let unresolved):
-            // Every possible owner has ended; this later statement's snapshot sees their commits.
-            let visible = try await self.borrow { connection in
-                let visible = try await self.resolver.visiblePositions(in: unresolved, on: connection)
-                try await self.fillWindow(Array(visible), on: connection)
-                return visible
-            }
-            return machine.gapVisible(visible, now: .now)
+        case .probeGap, .recheckGap, .findVisible:
+            return try await self.performGap(action, &machine, &session)
 
         case .isolate(let failure):
             let token = try self.heldToken(session)
@@ -312,107 +279,11 @@ public struct ProjectionRunner: Sendable {
         }
     }
 
-    // MARK: - Connection and ownership
-
-    /// The token of this instance's lease on the unit, nil without one. On a new lease, first
-    /// ends the transactions of the owners it fences off (frozen mid-batch, they would hold the
-    /// checkpoint row until the server's idle timeout).
-    private func leaseToken(_ session: inout Session, on connection: PostgresConnection) async throws -> Int64? {
-        guard let token = self.leases.token(for: self.name) else { return nil }
-        if session.token != token {
-            session.token = token
-            do {
-                let ended = try await self.checkpoints.endFencedTransactions(self.name, token: token, on: connection)
-                if ended > 0 { self.logger.warning("Ended the transaction of a previous owner.", metadata: ["count": "\(ended)"]) }
-            } catch let error as PostgresError where !error.isConnectionLost && !Task.isCancelled {
-                self.logger.warning(
-                    "Could not end a previous owner's transactions (grant pg_signal_backend?); waiting for the server's idle timeout.",
-                    metadata: ["error": "\(error)"])
-            }
-            self.logger.info("Took the unit over.", metadata: ["fencing_token": "\(token)"])
-        }
-        return token
-    }
-
-    /// The token of the lease the runner works under (a failure path continues a batch's work).
-    /// - Throws: `FencedError` when the lease is gone meanwhile.
-    private func heldToken(_ session: Session) throws -> Int64 {
-        guard let token = session.token, self.leases.token(for: self.name) == token else {
-            throw FencedError(unit: self.name, token: session.token ?? 0)
-        }
-        return token
-    }
-
-    /// Runs `body` on a connection borrowed from the pool for this action only (batch priority).
-    /// While it waits for one the runner counts as alive (`waitingForConnectionSince`): the wait is
-    /// on the other units, not a hang. With `preparing`, the projection's statements are prepared
-    /// first, once per (connection, projection) (`PostgresConnection.preparedKeys`).
-    func borrow<T: Sendable>(preparing: Bool = false, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        self.board.update(self.name) { $0.waitingForConnectionSince = .now }
-        var waiting = true
-        defer { if waiting { self.board.update(self.name) { $0.waitingForConnectionSince = nil } } }
-        return try await self.pool.withConnection(priority: .batch) { connection in
-            self.board.update(self.name) { $0.waitingForConnectionSince = nil }
-            waiting = false
-            if preparing { try await self.prepare(on: connection) }
-            return try await body(connection)
-        }
-    }
-
-    /// Prepares the projection's statements on `connection` unless done there already.
-    private func prepare(on connection: PostgresConnection) async throws {
-        let key = "projection \(self.projection.name)"
-        guard !(await connection.preparedKeys.contains(key)) else { return }
-        try await self.projection.prepare(connection)
-        await connection.notePrepared(key)
-    }
-
-    /// Ends the run. Only the owner writes the unit's state (under its token): a standby's
-    /// `stopped` would overwrite the state of the instance that runs it.
-    private func stop(record: Bool, ending: Ending, _ session: inout Session) async {
-        await self.sharedLog?.leave(self.name)
-        self.board.update(self.name) { status in
-            status.busySince = nil
-            status.ended = true
-            switch ending {
-            case .shutdown: status.state = .stopped
-            case .retired: status.state = .retired
-            case .deleted(let message):
-                status.state = .failed
-                status.lastError = message
-            }
-        }
-        guard record, let token = session.token else { return }
-        let status = self.status
-        let checkpoints = self.checkpoints
-        let name = self.name
-        let pool = self.pool
-        // The run's task is cancelled, which would refuse the statement: record the final state
-        // on a borrowed connection from a task that is not (and wait for it, so the row is written
-        // before we return).
-        await Task {
-            try? await pool.withConnection { try await checkpoints.recordState(name, token: token, status: status, on: $0) }
-        }.value
-    }
-
-    /// Records the runner's state in its row, marked busy: a heartbeat that waits on the row's
-    /// lock (`reset` holds it through its SQL) waits on the server, and the runner is alive.
-    func recordState(token: Int64, status: ProjectionStatus? = nil, on connection: PostgresConnection) async throws {
-        let status = status ?? self.status
-        try await self.busy { try await self.checkpoints.recordState(self.name, token: token, status: status, on: connection) }
-    }
-
-    /// Records `failed` (the board's state and error) in the row, on a borrowed connection;
-    /// never throws.
-    private func recordFailure(token: Int64) async {
-        try? await self.borrow { try await self.recordState(token: token, on: $0) }
-    }
-
     // MARK: - Liveness
 
     /// Runs server work with the runner marked busy: a runner waiting on the server is alive
     /// (the watchdog keeps being fed), and one busy longer than `slow_batch_warn` is reported.
-    private func busy<T>(_ body: () async throws -> T) async throws -> T {
+    func busy<T>(_ body: () async throws -> T) async throws -> T {
         self.board.update(self.name) { $0.busySince = .now }
         defer { self.board.update(self.name) { $0.busySince = nil } }
         return try await body()
@@ -420,7 +291,7 @@ public struct ProjectionRunner: Sendable {
 
     /// Waits until `deadline` or a wake-up, beating at least every `beatInterval` meanwhile.
     /// - Returns: true when woken.
-    private func pause(until deadline: ContinuousClock.Instant) async -> Bool {
+    func pause(until deadline: ContinuousClock.Instant) async -> Bool {
         while !Task.isCancelled {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { return false }
@@ -428,36 +299,6 @@ public struct ProjectionRunner: Sendable {
             self.board.update(self.name) { _ in }
         }
         return false
-    }
-
-    // MARK: - Gaps
-
-    /// Rows of a gap found visible after the shared reader read past them: fills them into the
-    /// window, so that the next batch taken from it applies them.
-    private func fillWindow(_ positions: [Int64], on connection: PostgresConnection) async throws {
-        guard let sharedLog = self.sharedLog else { return }
-        let missing = await sharedLog.missing(positions)
-        guard !missing.isEmpty else { return }
-        await sharedLog.fill(try await sharedLog.windowReader.rows(at: missing, on: connection))
-    }
-
-    private func showGap(_ first: Int64, _ holders: [GapResolver.Holder]) {
-        let holder = holders.first.map { GapHolder(pid: $0.pid, since: $0.transactionStart) }
-        self.board.update(self.name) { status in
-            status.state = .waitingOnGap
-            status.gapPosition = first
-            status.gapHolder = holder
-        }
-    }
-
-    private func warnGap(_ recheck: RunnerStateMachine.GapRecheck, _ holder: GapResolver.Holder?) {
-        self.logger.warning(
-            "Waiting on a gap: a transaction that may still commit it is open.",
-            metadata: [
-                "gap.position": "\(recheck.first)", "gap.holder.pid": "\(holder?.pid ?? 0)",
-                "gap.holder.since": "\(holder?.transactionStart.map { ISO8601DateFormatter().string(from: $0) } ?? "unknown")",
-                "gap.waited": "\(recheck.waited)",
-            ])
     }
 }
 
