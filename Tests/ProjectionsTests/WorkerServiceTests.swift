@@ -46,7 +46,8 @@ struct WorkerServiceTests {
             try await tasks.next()  // the group's run returned without an error (it throws if a service failed)
             tasks.cancelAll()
         }
-        #expect(try await states(on: connection) == ["stopped", "stopped"])
+        let recorded = try await states(on: connection)
+        #expect(recorded == ["stopped", "stopped"])
         #expect(names.map { worker.board.status($0)?.state } == [.stopped, .stopped])
         #expect(try await checkpoint("first", on: connection) == last)
     }

@@ -79,11 +79,18 @@ extension ProjectionRunner {
         let checkpoints = self.checkpoints
         let name = self.name
         let pool = self.pool
+        let logger = self.logger
         // The run's task is cancelled, which would refuse the statement: record the final state
         // on a borrowed connection from a task that is not (and wait for it, so the row is written
         // before we return).
         await Task {
-            try? await pool.withConnection { try await checkpoints.recordState(name, token: token, status: status, on: $0) }
+            do {
+                try await pool.withConnection { try await checkpoints.recordState(name, token: token, status: status, on: $0) }
+            } catch {
+                logger.warning(
+                    "Could not record the final state; the row keeps the last one recorded.",
+                    metadata: ["state": "\(status.state.rawValue)", "error": "\(error)"])
+            }
         }.value
     }
 

@@ -137,7 +137,9 @@ struct RunnerStateMachine {
             return .stop(recordState: false)
         case .transient(let message, let lost), .permanent(let message, let lost):
             let transient = failure.isTransient
-            if lost { self.connected = false; self.owned = false }
+            // The lease outlives a lost connection (it is a row, renewed by the coordinator):
+            // the runner still owns the unit, and its writes stay fenced by the lease's token.
+            if lost { self.connected = false }
             self.catchingUp = false
             self.recoveringCommits = Self.recoveryCommits
             self.batchSize = max(max(1, self.options.batchSize / 16), self.batchSize / 2)
@@ -309,8 +311,10 @@ struct RunnerStateMachine {
 
     // MARK: - Stop
 
+    /// Stops; the owner records `stopped` (on a connection of its own, fenced by its token),
+    /// whether or not its last connection was lost.
     mutating func cancelled() -> Action {
-        let record = self.owned && self.connected
+        let record = self.owned
         self.state = .stopped
         return .stop(recordState: record)
     }
