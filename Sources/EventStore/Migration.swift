@@ -103,7 +103,8 @@ public enum Migration {
                 ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0,
                 ADD COLUMN IF NOT EXISTS events_per_second DOUBLE PRECISION,
                 ADD COLUMN IF NOT EXISTS retired_at TIMESTAMPTZ,
-                ADD COLUMN IF NOT EXISTS successor TEXT;
+                ADD COLUMN IF NOT EXISTS successor TEXT,
+                ADD COLUMN IF NOT EXISTS parked_version BIGINT NOT NULL DEFAULT 0;
 
             -- Gap audit: one row per projection per position passed over; reason is 'aborted'
             -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
@@ -126,7 +127,12 @@ public enum Migration {
             CREATE INDEX IF NOT EXISTS \(index(gaps, "consumer"))
                 ON \(gaps.quoted) (consumer_name, gap_position);
 
-            -- Dead letters: events a projection with on_error: skip passed over, with the error.
+            -- Dead letters: events a projection passed over, with the error. status 'skipped'
+            -- (on_error: skip) or 'parked' (on_error: park: the aggregate's events from the
+            -- failing one on wait here, in position order, until retried or discarded). attempts
+            -- counts the tries (the first failure is 1; an event parked behind it, never tried,
+            -- is 0). The checkpoint row's parked_version grows with every change of the parked
+            -- set, so that a runner reloads it only then.
             CREATE TABLE IF NOT EXISTS \(dead.quoted) (
                 id BIGSERIAL PRIMARY KEY,
                 consumer_name TEXT NOT NULL,
@@ -136,8 +142,17 @@ public enum Migration {
                 error TEXT NOT NULL,
                 failed_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
             );
+            ALTER TABLE \(dead.quoted)
+                ADD COLUMN IF NOT EXISTS aggregate_type TEXT,
+                ADD COLUMN IF NOT EXISTS aggregate_id TEXT,
+                ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'skipped',
+                ADD COLUMN IF NOT EXISTS attempts INT NOT NULL DEFAULT 1,
+                ADD COLUMN IF NOT EXISTS last_failed_at TIMESTAMPTZ;
             CREATE INDEX IF NOT EXISTS \(index(dead, "consumer"))
                 ON \(dead.quoted) (consumer_name, global_position);
+            -- The parked set (a runner loads it when parked_version moved) and the retries.
+            CREATE INDEX IF NOT EXISTS \(index(dead, "parked"))
+                ON \(dead.quoted) (consumer_name, aggregate_type, aggregate_id, global_position) WHERE status = 'parked';
 
             \(self.coordinationSQL(schema))
 

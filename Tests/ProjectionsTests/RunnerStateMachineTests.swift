@@ -227,21 +227,21 @@ import Testing
         #expect(machine.checkpoint == 6)
         #expect(machine.retried(.failed(error), now: self.t0).retry?.delay == .milliseconds(200))
         #expect(machine.retried(.failed(error), now: self.t0).retry?.delay == .milliseconds(400))
-        guard case .park(let parked, _) = machine.retried(.failed(error), now: self.t0) else {
+        guard case .halt(let parked, _) = machine.retried(.failed(error), now: self.t0) else {
             Issue.record("stop parks after the retries")
             return
         }
         #expect(parked.globalPosition == 7)
-        let check = machine.parked(poison, now: self.t0)
-        #expect(check.kind == .checkParked)
+        let check = machine.halted(poison, now: self.t0)
+        #expect(check.kind == .checkHalted)
         // Still parked at the event: keep checking, with a heartbeat when due.
-        guard case .checkParked(_, let record) = machine.parkChecked(position: 6, now: self.t0 + .seconds(6)) else {
+        guard case .checkHalted(_, let record) = machine.haltChecked(position: 6, now: self.t0 + .seconds(6)) else {
             Issue.record("stays parked")
             return
         }
         #expect(record)
         // The longest backoff passed: the event is tried again.
-        #expect(machine.parkChecked(position: 6, now: self.t0 + .seconds(31)).kind == .runBatch)
+        #expect(machine.haltChecked(position: 6, now: self.t0 + .seconds(31)).kind == .runBatch)
     }
 
     @Test("on_error skip dead-letters the event after its retries, then carries on")
@@ -277,8 +277,8 @@ import Testing
         let failure = self.failure([7], checkpoint: 5)
         _ = machine.batchFailed(failure, now: self.t0)
         _ = machine.isolated(.failing(self.event(7), failure.error), now: self.t0)
-        _ = machine.parked(self.event(7), now: self.t0)
-        #expect(machine.parkChecked(position: 0, now: self.t0 + .seconds(1)).kind == .runBatch)
+        _ = machine.halted(self.event(7), now: self.t0)
+        #expect(machine.haltChecked(position: 0, now: self.t0 + .seconds(1)).kind == .runBatch)
         #expect(machine.checkpoint == 0)
     }
 
@@ -421,7 +421,7 @@ import Testing
 }
 
 extension RunnerStateMachine.Action {
-    enum Kind { case connect, runBatch, wait, probeGap, recheckGap, findVisible, isolate, retryEvent, deadLetter, park, checkParked, reconnect, stop }
+    enum Kind { case connect, runBatch, wait, probeGap, recheckGap, findVisible, isolate, retryEvent, deadLetter, halt, checkHalted, reconnect, stop }
 
     var kind: Kind {
         switch self {
@@ -434,8 +434,8 @@ extension RunnerStateMachine.Action {
         case .isolate: .isolate
         case .retryEvent: .retryEvent
         case .deadLetter: .deadLetter
-        case .park: .park
-        case .checkParked: .checkParked
+        case .halt: .halt
+        case .checkHalted: .checkHalted
         case .reconnect: .reconnect
         case .stop: .stop
         }

@@ -55,6 +55,14 @@ public protocol Projection: Sendable {
     func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws
     /// Empties the read model before a rebuild from position 0 (`reset` to 0).
     func reset(in transaction: Transaction) async throws
+    /// With `on_error: park`: how long after an aggregate's last failure the runner retries it by
+    /// itself, doubling with each failed try up to an hour; nil: only `dead-letters retry` does.
+    var retryParked: Duration? { get }
+    /// Whether `resetAggregate` is implemented (`reset NAME --aggregate TYPE/ID` refuses otherwise).
+    var resetsAggregates: Bool { get }
+    /// Removes one aggregate's rows from the read model before its events are applied again
+    /// (`reset NAME --aggregate TYPE/ID`), in the transaction that re-applies them.
+    func resetAggregate(_ aggregate: AggregateKey, in transaction: Transaction) async throws
 }
 
 /// A projection's policy for an event whose handler fails after its retries.
@@ -63,6 +71,9 @@ public enum OnError: String, Sendable {
     case stop
     /// Write a dead-letter row and move past the event.
     case skip
+    /// Park the event's aggregate: this event and every later one of the same aggregate become
+    /// dead letters (status `parked`) until retried or discarded; other aggregates go on.
+    case park
 }
 
 extension Projection {
@@ -77,6 +88,9 @@ extension Projection {
     public var redactsErrors: Bool { self.decryptsPayloads }
     public func prepare(_ connection: PostgresConnection) async throws {}
     public func reset(in transaction: Transaction) async throws {}
+    public var retryParked: Duration? { nil }
+    public var resetsAggregates: Bool { false }
+    public func resetAggregate(_ aggregate: AggregateKey, in transaction: Transaction) async throws {}
     public func handle(batch events: [PersistedEvent], in transaction: Transaction) async throws {
         for event in events { try await self.handle(event, in: transaction) }
     }

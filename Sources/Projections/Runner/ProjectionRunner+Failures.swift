@@ -120,16 +120,16 @@ extension ProjectionRunner {
     }
 
     /// `on_error: stop`: records the state `failed` just before the event.
-    func park(_ event: PersistedEvent, _ error: HandlerError, token: Int64, on connection: PostgresConnection) async throws {
-        var parked = self.status
-        parked.state = .failed
-        parked.lastError = error.description
-        parked.position = event.globalPosition - 1
+    func halt(_ event: PersistedEvent, _ error: HandlerError, token: Int64, on connection: PostgresConnection) async throws {
+        var halted = self.status
+        halted.state = .failed
+        halted.lastError = error.description
+        halted.position = event.globalPosition - 1
         self.logger.error(
             "Projection stopped at a failing event (on_error: stop).",
             metadata: ["position": "\(error.position)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
         // The row first, then the live status: whoever sees `failed` live finds it stored too.
-        try await self.recordState(token: token, status: parked, on: connection)
-        self.board.update(self.name) { $0 = parked }
+        try await self.recordState(token: token, status: halted, on: connection)
+        self.board.update(self.name) { $0 = halted }
     }
 }

@@ -237,12 +237,12 @@ public struct ProjectionRunner: Sendable {
             self.metrics.recordDeadLetter()
             return machine.deadLettered(now: .now)
 
-        case .park(let event, let error):
+        case .halt(let event, let error):
             let token = try self.heldToken(session)
-            try await self.borrow { try await self.park(event, error, token: token, on: $0) }
-            return machine.parked(event, now: .now)
+            try await self.borrow { try await self.halt(event, error, token: token, on: $0) }
+            return machine.halted(event, now: .now)
 
-        case .checkParked(let delay, let recordStateFirst):
+        case .checkHalted(let delay, let recordStateFirst):
             if recordStateFirst, let token = session.token {
                 try await self.borrow { try await self.recordState(token: token, on: $0) }
                 machine.stateRecorded(now: .now)
@@ -250,7 +250,7 @@ public struct ProjectionRunner: Sendable {
             _ = await self.pause(until: .now + delay)
             try Task.checkCancellation()
             let position = try await self.borrow { try await self.checkpoints.position(self.name, on: $0) }
-            return machine.parkChecked(position: position, now: .now)
+            return machine.haltChecked(position: position, now: .now)
 
         case .reconnect(let reconnect):
             // A broken connection was discarded by the pool when it came back.
@@ -312,7 +312,7 @@ extension RunnerStateMachine.Action {
     /// failing, parked, backing off or stopping; a unit waiting at a gap or idle stays).
     var leavesSharedWindow: Bool {
         switch self {
-        case .isolate, .retryEvent, .deadLetter, .park, .checkParked, .reconnect, .stop: true
+        case .isolate, .retryEvent, .deadLetter, .halt, .checkHalted, .reconnect, .stop: true
         case .connect, .runBatch, .wait, .probeGap, .recheckGap, .findVisible: false
         }
     }

@@ -22,12 +22,13 @@ extension RunnerStateMachine {
         case isolate(BatchFailure)
         /// Wait `after`, apply the single event alone; report `retried`.
         case retryEvent(PersistedEvent, after: Duration)
-        /// `on_error: skip`: write the dead letter and pass the event; report `deadLettered`.
+        /// `on_error: skip` or `park`: write the dead letter (status `skipped`, or `parked` with the
+        /// event's aggregate parked from it on) and pass the event; report `deadLettered`.
         case deadLetter(PersistedEvent, HandlerError)
-        /// `on_error: stop`: record the state `failed` at the event; report `parked`.
-        case park(PersistedEvent, HandlerError)
-        /// Wait `after`, read the checkpoint; report `parkChecked`.
-        case checkParked(after: Duration, recordStateFirst: Bool)
+        /// `on_error: stop`: record the state `failed` at the event; report `halted`.
+        case halt(PersistedEvent, HandlerError)
+        /// Wait `after`, read the checkpoint; report `haltChecked`.
+        case checkHalted(after: Duration, recordStateFirst: Bool)
         /// Wait `after` (a lost connection was already discarded by the pool), then report `waited`.
         case reconnect(Reconnect)
         /// Record the final state (only when this runner owns the projection) and end.
@@ -85,7 +86,7 @@ extension RunnerStateMachine {
         case gap(Gap)
         case isolating
         case retrying(Retrying)
-        case parked(Parked)
+        case halted(Halted)
         case backingOff
         case stopped
     }
@@ -103,7 +104,7 @@ extension RunnerStateMachine {
         var backoff: Backoff
     }
 
-    struct Parked: Sendable {
+    struct Halted: Sendable {
         var event: PersistedEvent
         var until: ContinuousClock.Instant
     }

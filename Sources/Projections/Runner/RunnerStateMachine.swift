@@ -273,10 +273,10 @@ struct RunnerStateMachine {
                 return .retryEvent(retrying.event, after: delay)
             }
             switch self.onError {
-            case .skip:
+            case .skip, .park:
                 return .deadLetter(retrying.event, error)
             case .stop:
-                return .park(retrying.event, error)
+                return .halt(retrying.event, error)
             }
         }
     }
@@ -287,19 +287,19 @@ struct RunnerStateMachine {
 
     /// The state `failed` is recorded: stay at the event until the checkpoint moves (a reset) or
     /// the longest backoff has passed (then the event is tried again).
-    mutating func parked(_ event: PersistedEvent, now: ContinuousClock.Instant) -> Action {
+    mutating func halted(_ event: PersistedEvent, now: ContinuousClock.Instant) -> Action {
         self.lastPersisted = now
         self.checkpoint = event.globalPosition - 1
-        self.state = .parked(Parked(event: event, until: now + self.options.maxReconnectDelay))
-        return .checkParked(after: self.options.pollInterval, recordStateFirst: false)
+        self.state = .halted(Halted(event: event, until: now + self.options.maxReconnectDelay))
+        return .checkHalted(after: self.options.pollInterval, recordStateFirst: false)
     }
 
-    /// The checkpoint as read while parked.
-    mutating func parkChecked(position: Int64?, now: ContinuousClock.Instant) -> Action {
-        guard case .parked(let parked) = self.state else { return self.nextBatch(now: now) }
-        if position != parked.event.globalPosition - 1 { return self.resetObserved(to: position ?? 0, now: now) }
-        if now >= parked.until { return self.nextBatch(now: now) }
-        return .checkParked(after: min(self.options.pollInterval, parked.until - now), recordStateFirst: self.heartbeatDue(now))
+    /// The checkpoint as read while halted (`on_error: stop`).
+    mutating func haltChecked(position: Int64?, now: ContinuousClock.Instant) -> Action {
+        guard case .halted(let halted) = self.state else { return self.nextBatch(now: now) }
+        if position != halted.event.globalPosition - 1 { return self.resetObserved(to: position ?? 0, now: now) }
+        if now >= halted.until { return self.nextBatch(now: now) }
+        return .checkHalted(after: min(self.options.pollInterval, halted.until - now), recordStateFirst: self.heartbeatDue(now))
     }
 
     /// The checkpoint moved under us (`reset`): carry on from there.

@@ -9,7 +9,7 @@ public enum StartupCheck {
     static let eventColumns = ["global_position"] + PersistedEvent.columns
     static let checkpointColumns = [
         "consumer_name", "last_position", "created_at", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
-        "gap_position", "gap_holder", "fencing_token", "events_per_second", "retired_at", "successor",
+        "gap_position", "gap_holder", "fencing_token", "events_per_second", "retired_at", "successor", "parked_version",
     ]
     static let nodeColumns = ["worker_id", "heartbeat_at", "created_at", "updated_at", "hostname", "pid", "units"]
     static let assignmentColumns = ["consumer_name", "worker_id", "created_at", "updated_at", "lease_expires_at", "fencing_token"]
@@ -17,7 +17,10 @@ public enum StartupCheck {
         "id", "consumer_name", "gap_position", "reason", "skipped_at", "highest_visible_position", "worker_id", "skip_to_position",
         "first_seen_at",
     ]
-    static let deadLetterColumns = ["id", "consumer_name", "global_position", "event_id", "event_type", "error", "failed_at"]
+    static let deadLetterColumns = [
+        "id", "consumer_name", "global_position", "event_id", "event_type", "error", "failed_at", "aggregate_type", "aggregate_id",
+        "status", "attempts", "last_failed_at",
+    ]
 
     /// - Throws: `SchemaError` naming the missing table or columns (and saying to run `migrate`),
     ///   or the sequence whose cache is larger than 1.
