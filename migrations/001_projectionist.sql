@@ -66,7 +66,8 @@ ALTER TABLE "consumer_checkpoints"
     ADD COLUMN IF NOT EXISTS fencing_token BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS events_per_second DOUBLE PRECISION,
     ADD COLUMN IF NOT EXISTS retired_at TIMESTAMPTZ,
-    ADD COLUMN IF NOT EXISTS successor TEXT;
+    ADD COLUMN IF NOT EXISTS successor TEXT,
+    ADD COLUMN IF NOT EXISTS parked_version BIGINT NOT NULL DEFAULT 0;
 
 -- Gap audit: one row per projection per position passed over; reason is 'aborted'
 -- (proved dead) or 'timeout' (gap_skip_after). worker_id (the runtime instance),
@@ -89,7 +90,12 @@ ALTER TABLE "consumer_gap_skips"
 CREATE INDEX IF NOT EXISTS "idx_consumer_gap_skips_consumer"
     ON "consumer_gap_skips" (consumer_name, gap_position);
 
--- Dead letters: events a projection with on_error: skip passed over, with the error.
+-- Dead letters: events a projection passed over, with the error. status 'skipped'
+-- (on_error: skip) or 'parked' (on_error: park: the aggregate's events from the
+-- failing one on wait here, in position order, until retried or discarded). attempts
+-- counts the tries (the first failure is 1; an event parked behind it, never tried,
+-- is 0). The checkpoint row's parked_version grows with every change of the parked
+-- set, so that a runner reloads it only then.
 CREATE TABLE IF NOT EXISTS "consumer_dead_letters" (
     id BIGSERIAL PRIMARY KEY,
     consumer_name TEXT NOT NULL,
@@ -99,8 +105,17 @@ CREATE TABLE IF NOT EXISTS "consumer_dead_letters" (
     error TEXT NOT NULL,
     failed_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
+ALTER TABLE "consumer_dead_letters"
+    ADD COLUMN IF NOT EXISTS aggregate_type TEXT,
+    ADD COLUMN IF NOT EXISTS aggregate_id TEXT,
+    ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'skipped',
+    ADD COLUMN IF NOT EXISTS attempts INT NOT NULL DEFAULT 1,
+    ADD COLUMN IF NOT EXISTS last_failed_at TIMESTAMPTZ;
 CREATE INDEX IF NOT EXISTS "idx_consumer_dead_letters_consumer"
     ON "consumer_dead_letters" (consumer_name, global_position);
+-- The parked set (a runner loads it when parked_version moved) and the retries.
+CREATE INDEX IF NOT EXISTS "idx_consumer_dead_letters_parked"
+    ON "consumer_dead_letters" (consumer_name, aggregate_type, aggregate_id, global_position) WHERE status = 'parked';
 
 -- Instances: one row each, heartbeat every tick; rows silent for long are deleted.
 -- `units`: the units the instance configures, written with every heartbeat.
