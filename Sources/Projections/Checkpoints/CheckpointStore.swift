@@ -94,7 +94,10 @@ public struct CheckpointStore: Sendable {
     /// - Throws: `FencedError` when the row carries a newer token: another instance owns the
     ///   unit now, and nothing of this transaction may commit. `RetiredError` when a successor
     ///   took the projection's views over. `CheckpointDeletedError` when the row is gone.
-    func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
+    /// `parkedVersion`: the row's `parked_version` (see `ParkedAggregates`).
+    func lock(_ name: String, token: Int64, idleTimeout: Duration, in tx: Transaction) async throws -> (
+        position: Int64, head: Int64, parkedVersion: Int64
+    ) {
         let milliseconds = max(1, idleTimeout.components.seconds * 1000 + idleTimeout.components.attoseconds / 1_000_000_000_000_000)
         let result = try await tx.query(
             """
@@ -103,7 +106,7 @@ public struct CheckpointStore: Sendable {
             UPDATE \(self.checkpoints) AS c SET fencing_token = $2 FROM session
             WHERE c.consumer_name = $1 AND c.fencing_token <= $2
             RETURNING c.last_position, (SELECT coalesce(max(global_position), 0) FROM \(self.schema.eventsTable.quoted)),
-                c.retired_at IS NOT NULL, c.successor
+                c.retired_at IS NOT NULL, c.successor, c.parked_version
             """, [name, token, "\(milliseconds)", SessionTag.applicationName(unit: name, token: token)])
         guard let row = result.first else {
             let exists = try await tx.query("SELECT 1 FROM \(self.checkpoints) WHERE consumer_name = $1", [name])
@@ -111,7 +114,7 @@ public struct CheckpointStore: Sendable {
             throw FencedError(unit: name, token: token)
         }
         if try row.decode(Bool.self, at: 2) { throw RetiredError(unit: name, successor: try row.decode(String?.self, at: 3)) }
-        return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+        return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 4))
     }
 
     /// Ends the transactions of owners that `token` fenced off (frozen or partitioned away
@@ -217,16 +220,6 @@ public struct CheckpointStore: Sendable {
                 name, low, long ? low : high, range.reason.rawValue, highestVisible,
                 self.instanceID, long ? high : (skipTo ?? high), firstSeenAt,
             ]
-        )
-    }
-
-    func deadLetterStatement(_ name: String, _ error: HandlerError) -> (String, [any PostgresEncodable]) {
-        (
-            """
-            INSERT INTO \(self.schema.deadLettersTable.quoted) (consumer_name, global_position, event_id, event_type, error)
-            VALUES ($1, $2, $3::uuid, $4, $5)
-            """,
-            [name, error.position, error.eventID, error.eventType, error.underlying]
         )
     }
 }

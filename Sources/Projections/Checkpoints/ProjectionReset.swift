@@ -28,8 +28,9 @@ public enum ProjectionReset {
     }
 
     /// In one transaction: waits for the batches in flight (the checkpoint row locks), runs the
-    /// projection's reset action when rewinding to 0, sets every unit's checkpoint, and drops the
-    /// rows of an earlier partition layout. Running workers carry on from there without a restart;
+    /// projection's reset action when rewinding to 0, sets every unit's checkpoint, deletes the
+    /// dead letters after the position (`rewindDeadLetters`), and drops the rows of an earlier
+    /// partition layout. Running workers carry on from there without a restart;
     /// a worker still running the earlier layout stops those units (their rows are gone).
     /// - Throws: `PastHead` (nothing changed) when `position` lies past the log's head.
     @discardableResult
@@ -58,6 +59,7 @@ public enum ProjectionReset {
             if position == 0 { try await projection.reset(in: tx) }
             for unit in units { try await checkpoints.reset(unit, to: position, in: tx) }
             let stale = previous.map(\.unit).filter { !units.contains($0) }
+            try await Self.rewindDeadLetters(of: projection, units: units, stale: stale, to: position, schema: schema, in: tx)
             if !stale.isEmpty {
                 try await checkpoints.remove(stale, on: tx)
                 try await tx.query(
@@ -67,6 +69,33 @@ public enum ProjectionReset {
                 try await tx.query("SELECT pg_notify($1, $2)", [channel, "reset \(projection.name)"])
             }
             return Outcome(previous: previous, head: head)
+        }
+    }
+
+    /// The dead letters after `position` go (those events are applied, or fail, again); those at
+    /// or before it stay, moved from an earlier layout's units to the unit their aggregate falls
+    /// in now. Every unit's `parked_version` is raised: runners reload their parked sets.
+    static func rewindDeadLetters(
+        of projection: any Projection, units: [String], stale: [String], to position: Int64, schema: Schema, in tx: Transaction
+    ) async throws {
+        let dead = schema.deadLettersTable.quoted
+        try await tx.query(
+            "DELETE FROM \(dead) WHERE consumer_name = ANY($1::text[]) AND global_position > $2",
+            [PostgresTextArray(units + stale), position])
+        if !stale.isEmpty {
+            let count = max(1, projection.partitions)
+            let unit =
+                count > 1
+                ? "$2 || '#' || \(WorkUnit.partitionExpression(count: "\(count)")) || '/\(count)'"
+                : "$2"
+            try await tx.query(
+                "UPDATE \(dead) SET consumer_name = \(unit) WHERE consumer_name = ANY($1::text[]) AND aggregate_type IS NOT NULL AND aggregate_id IS NOT NULL",
+                [PostgresTextArray(stale), projection.name])
+        }
+        let letters = DeadLetterStore(schema: schema)
+        for unit in units {
+            let (sql, parameters) = letters.bumpStatement(unit)
+            try await tx.query(sql, parameters)
         }
     }
 }

@@ -1,4 +1,5 @@
 import EventStore
+import Synchronization
 
 /// The aggregates a unit has parked (`on_error: park`), each with the position it was parked
 /// at, as of the checkpoint row's `parked_version`. A runner keeps one per unit and reloads it
@@ -35,5 +36,16 @@ struct ParkedAggregates: Sendable, Equatable {
             }
         }
         return (apply, park, kept)
+    }
+}
+
+/// A runner's cached parked set, shared by its actions (a batch, an isolation, a dead letter).
+final class ParkedCache: Sendable {
+    private let state = Mutex(ParkedAggregates())
+
+    var current: ParkedAggregates { self.state.withLock { $0 } }
+
+    func set(_ parked: ParkedAggregates) {
+        self.state.withLock { $0 = parked }
     }
 }

@@ -45,6 +45,8 @@ public struct ProjectionStatus: Sendable {
     public var eventsPerSecond: Double?
     /// Age of the oldest committed event not applied yet (0 when caught up), as last sampled.
     public var lagSeconds: Double?
+    /// Aggregates parked (`on_error: park`) as the runner last read them.
+    public var parkedAggregates = 0
     /// Since when the runner waits on the server for a batch (or an isolation, retry, dead
     /// letter); nil between them. A runner waiting on the server is alive, however long.
     public var busySince: ContinuousClock.Instant?

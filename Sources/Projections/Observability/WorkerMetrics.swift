@@ -2,8 +2,8 @@ import CoreMetrics
 import Metrics
 
 /// Publishes the status board as swift-metrics gauges every second: per unit, the checkpoint,
-/// the head, the lag in events and in seconds, the state (one 0/1 gauge per state) and how long
-/// the current gap wait has lasted. Units another instance runs report only their state.
+/// the head, the lag in events and in seconds, the state (one 0/1 gauge per state), how long
+/// the current gap wait has lasted and how many aggregates are parked. Units another instance runs report only their state.
 ///
 /// A gauge is exported from the moment it is made, so the position gauges are made only once
 /// the runner has read the head (and the lag in seconds once it was sampled): a lag of 0 always
@@ -22,11 +22,13 @@ struct WorkerMetrics: Sendable {
         /// Made once the lag in seconds was sampled.
         var lagSeconds: Gauge?
         let gapWaitSeconds: Gauge
+        let parkedAggregates: Gauge
         let states: [ProjectionState: Gauge]
 
         init(dimensions: [(String, String)]) {
             self.dimensions = dimensions
             self.gapWaitSeconds = Gauge(label: "projectionist_gap_wait_seconds", dimensions: dimensions)
+            self.parkedAggregates = Gauge(label: "projectionist_parked_aggregates", dimensions: dimensions)
             self.states = Dictionary(
                 uniqueKeysWithValues: ProjectionState.allCases.map {
                     ($0, Gauge(label: "projectionist_state", dimensions: dimensions + [("state", $0.rawValue)]))
@@ -71,6 +73,7 @@ struct WorkerMetrics: Sendable {
                     unit.gapWaitSeconds.record(0)
                 }
                 guard status.state != .standby, status.state != .retired else { continue }
+                unit.parkedAggregates.record(status.parkedAggregates)
                 Self.recordPosition(status, into: &unit)
             }
             try? await Task.sleep(for: self.interval)

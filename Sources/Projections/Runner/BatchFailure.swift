@@ -12,6 +12,10 @@ struct BatchFailure: Error, Sendable {
     var frontier: Frontier
     var highestVisible: Int64
     var error: HandlerError
+    /// The batch's events held back because their aggregate is parked, in order (not in `events`).
+    var parked: [PersistedEvent] = []
+    /// The parked set the batch was split by: an isolation under another version starts over.
+    var parkedSet = ParkedAggregates()
 }
 
 /// What isolating a failed batch found, having committed every event before the failing one.

@@ -41,7 +41,8 @@ extension ProjectionRunner {
         var readAheadFailed = false
         let sharedLog = rounds.sharing ? self.sharedLog : nil
         let (summary, status, applied, next, readerFailed) = try await self.transactionBlamingCommit(on: connection) { tx, committing in
-            let (start, storedHead) = try await self.lock(token, in: tx)
+            let (start, storedHead, parkedVersion) = try await self.lock(token, in: tx)
+            let parked = try await self.parkedSet(at: parkedVersion, in: tx)
             var checkpoint = start
             var head = storedHead
             var summary = BatchSummary(outcome: .idle, checkpoint: start)
@@ -76,7 +77,9 @@ extension ProjectionRunner {
                     }
                     readAhead = nil
                     let frontier = Frontier.advance(from: checkpoint, visible: batch.positions, dead: plan.dead)
-                    let events = batch.events.filter { $0.globalPosition <= frontier.position }
+                    // The events of parked aggregates become dead letters instead (none parked: a no-op).
+                    let (events, held, kept) = parked.split(batch.events.filter { $0.globalPosition <= frontier.position })
+                    let statements = held.isEmpty ? batch.statements : batch.statements.map { built in kept.map { built[$0] } }
                     status.head = max(head, batch.positions.last ?? 0)
                     status.position = frontier.position
                     status.state = frontier.isBlocked ? .waitingOnGap : (batch.positions.isEmpty ? .idle : .catchingUp)
@@ -93,9 +96,9 @@ extension ProjectionRunner {
                         } else { nil }
                     let persist = frontier.position != checkpoint || !frontier.skipped.isEmpty
                     let work = BatchWork(
-                        events: events, statements: batch.statements, checkpoint: checkpoint, frontier: frontier,
+                        events: events, statements: statements, checkpoint: checkpoint, frontier: frontier,
                         highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil,
-                        transactionStart: start)
+                        transactionStart: start, parked: held, parkedSet: parked)
                     lastWork = work
                     if let projection = self.projection as? any StatementProjection {
                         let previous = inFlight
@@ -212,11 +215,14 @@ extension ProjectionRunner {
         var status: ProjectionStatus?
         /// The checkpoint the transaction started from.
         var transactionStart: Int64
+        /// Events of parked aggregates: their dead letters go with the checkpoint.
+        var parked: [PersistedEvent] = []
+        var parkedSet = ParkedAggregates()
 
         func failure(_ error: HandlerError) -> BatchFailure {
             BatchFailure(
                 events: self.events, checkpoint: self.checkpoint, transactionStart: self.checkpoint, frontier: self.frontier,
-                highestVisible: self.highestVisible, error: error)
+                highestVisible: self.highestVisible, error: error, parked: self.parked, parkedSet: self.parkedSet)
         }
     }
 
@@ -279,6 +285,7 @@ extension ProjectionRunner {
                 }
             }
         }
+        self.appendParked(work.parked, parked: work.parkedSet, to: &pipeline)
         if let status = work.status {
             self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, token: work.token,
                 status: status, to: &pipeline)
@@ -318,10 +325,13 @@ extension ProjectionRunner {
                 throw work.failure(handlerError)
             }
         }
-        guard let status = work.status else { return }
         var pipeline = Pipeline()
-        self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, token: work.token,
+        self.appendParked(work.parked, parked: work.parkedSet, to: &pipeline)
+        if let status = work.status {
+            self.appendProgress(work.frontier.position, skipped: work.frontier.skipped, highestVisible: work.highestVisible, token: work.token,
                 status: status, to: &pipeline)
+        }
+        if pipeline.isEmpty { return }
         try await tx.execute(pipeline, discardingResults: true)
     }
 

@@ -11,8 +11,9 @@ extension ProjectionRunner {
     /// that the checkpoint ends just before the failing event whatever precedes it.
     func isolate(_ failure: BatchFailure, token: Int64, on connection: PostgresConnection) async throws -> IsolationResult {
         try await connection.transaction { tx -> IsolationResult in
-            let (checkpoint, _) = try await self.lock(token, in: tx)
-            guard checkpoint == failure.checkpoint else { return .moved }  // reset meanwhile: start over
+            let (checkpoint, _, parkedVersion) = try await self.lock(token, in: tx)
+            // A reset meanwhile, or a retry or discard that changed the parked set: start over.
+            guard checkpoint == failure.checkpoint, parkedVersion == failure.parkedSet.version ?? parkedVersion else { return .moved }
             var failing: (PersistedEvent, HandlerError)?
             // Decrypted here, in the transaction that applies them: a key destroyed since the
             // batch was read must not put its plaintext back.
@@ -38,6 +39,7 @@ extension ProjectionRunner {
             status.position = position
             status.state = .catchingUp
             var pipeline = Pipeline()
+            self.appendParked(failure.parked.filter { $0.globalPosition <= position }, parked: failure.parkedSet, to: &pipeline)
             self.appendProgress(
                 position, skipped: skipped, highestVisible: failure.highestVisible, token: token, status: status, to: &pipeline)
             try await tx.execute(pipeline, discardingResults: true)
@@ -56,7 +58,7 @@ extension ProjectionRunner {
     func retry(_ event: PersistedEvent, token: Int64, on connection: PostgresConnection) async throws -> RetryResult {
         do {
             return try await connection.transaction { tx -> RetryResult in
-                let (checkpoint, _) = try await self.lock(token, in: tx)
+                let (checkpoint, _, _) = try await self.lock(token, in: tx)
                 guard checkpoint == event.globalPosition - 1 else { return .moved }
                 do {
                     try await self.projection.handle(try await self.reader.decryptAgain([event], on: tx)[0].get(), in: tx)
@@ -80,14 +82,22 @@ extension ProjectionRunner {
         }
     }
 
-    /// `on_error: skip`: a dead-letter row and the checkpoint past the event, in one transaction.
+    /// `on_error: skip` or `park`: a dead-letter row (status `skipped`, or `parked` with the
+    /// unit's `parked_version` raised: the aggregate is parked from this event on) and the
+    /// checkpoint past the event, in one transaction.
     func deadLetter(_ event: PersistedEvent, _ error: HandlerError, token: Int64, on connection: PostgresConnection) async throws {
+        let parks = self.projection.onError == .park
         let written = try await connection.transaction { tx -> Bool in
-            let (checkpoint, _) = try await self.lock(token, in: tx)
+            let (checkpoint, _, _) = try await self.lock(token, in: tx)
             guard checkpoint == event.globalPosition - 1 else { return false }
             var pipeline = Pipeline()
-            let (letter, letterParameters) = self.checkpoints.deadLetterStatement(self.name, error)
+            let (letter, letterParameters) = self.deadLetters.letterStatement(
+                self.name, event, error, status: parks ? .parked : .skipped)
             pipeline.append(letter, letterParameters)
+            if parks {
+                let (bump, bumpParameters) = self.deadLetters.bumpStatement(self.name)
+                pipeline.append(bump, bumpParameters)
+            }
             var status = self.status
             status.position = event.globalPosition
             status.state = .catchingUp
@@ -100,8 +110,11 @@ extension ProjectionRunner {
         }
         guard written else { return }
         self.logger.error(
-            "Event dead-lettered (on_error: skip).",
-            metadata: ["position": "\(event.globalPosition)", "event.id": "\(error.eventID)", "error": "\(error.underlying)"])
+            parks ? "Aggregate parked at a failing event (on_error: park); its later events wait as dead letters." : "Event dead-lettered (on_error: skip).",
+            metadata: [
+                "position": "\(event.globalPosition)", "event.id": "\(error.eventID)", "error": "\(error.underlying)",
+                "aggregate": "\(AggregateKey(of: event))",
+            ])
         self.board.update(self.name) { status in
             status.position = event.globalPosition
             status.lastError = error.description
@@ -115,7 +128,7 @@ extension ProjectionRunner {
     }
 
     /// The fencing step that opens each of the runner's transactions (`CheckpointStore.lock`).
-    func lock(_ token: Int64, in tx: Transaction) async throws -> (position: Int64, head: Int64) {
+    func lock(_ token: Int64, in tx: Transaction) async throws -> (position: Int64, head: Int64, parkedVersion: Int64) {
         try await self.checkpoints.lock(self.name, token: token, idleTimeout: self.options.idleTransactionTimeout, in: tx)
     }
 

@@ -31,6 +31,9 @@ public struct ProjectionRunner: Sendable {
     let metrics: UnitMetrics
     /// The worker's shared reader; nil when this unit reads on its own.
     let sharedLog: SharedLog?
+    let deadLetters: DeadLetterStore
+    /// The unit's parked aggregates as last read (`parkedSet(at:in:)`).
+    let parkedCache = ParkedCache()
 
     public init(
         unit: WorkUnit, pool: ConnectionPool, options: RuntimeOptions, board: StatusBoard,
@@ -58,6 +61,7 @@ public struct ProjectionRunner: Sendable {
         self.resolver = GapResolver(events: options.schema.eventsTable)
         self.reader = BatchReader(unit: unit, options: options)
         self.metrics = UnitMetrics(unit: unit)
+        self.deadLetters = DeadLetterStore(schema: options.schema)
         leases.register(unit.name, wakeup: wakeup)
     }
 
