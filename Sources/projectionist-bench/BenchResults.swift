@@ -85,6 +85,8 @@ struct BenchResults: Codable {
     var encryption: EncryptionFigures?
     /// Issue 19: 50 projections on a budget of 10 connections.
     var manyProjections: ManyProjectionsFigures?
+    /// Issue 20: on_error park with nothing parked against stop.
+    var parking: ParkingFigures?
 
     var table: String {
         func pct(_ value: Double, _ of: Double) -> String { of > 0 ? String(format: "%.0f %%", 100 * value / of) : "-" }
@@ -129,6 +131,12 @@ struct BenchResults: Codable {
                 rows.append(("  RSS with the listener, idle", String(format: "%.1f MiB (%.1f anonymous)", on.idle, on.anon), "≤ 40 MiB", check(on.idle <= 40)))
                 rows.append(("  RSS with the listener, peak", String(format: "%.1f MiB", on.peak), "≤ 60 MiB", check(on.peak <= 60)))
             }
+        }
+        if let parking = self.parking {
+            rows.append((
+                "catch-up, on_error park, nothing parked", String(format: "%.0f vs %.0f events/s (stop)", parking.park, parking.stop),
+                String(format: "cost %.1f %% within noise %.1f %%", 100 * parking.cost, 100 * parking.noise),
+                check(parking.cost <= max(0.02, parking.noise))))
         }
         if let many = self.manyProjections {
             rows.append((

@@ -7,7 +7,7 @@ import Postgres
 // memory.
 // Environment: PROJECTIONIST_BENCH_DATABASE (libpq string), PROJECTIONIST_BIN (the daemon),
 // BENCH_ORDERS (default 50,000 orders ≈ 200,000 events), BENCH_LIVE_SECONDS (default 20),
-// BENCH_ONLY=throughput, scale, rebuild, encryption, memory, live (polling latency and the rollback stall) or many (memory, then 50 projections on 10 connections; one part, while tuning), BENCH_CPU (CPU seconds per
+// BENCH_ONLY=throughput, parking (on_error park against stop), scale, rebuild, encryption, memory, live (polling latency and the rollback stall) or many (memory, then 50 projections on 10 connections; one part, while tuning), BENCH_CPU (CPU seconds per
 // catch-up), BENCH_ROUNDS (3: ceilings and catch-ups alternate, each figure the median of its
 // rounds; the partitioned catch-ups too), BENCH_FAILOVERS (10 kill -9 and 10 SIGTERM takeovers),
 // BENCH_REBUILD_APPENDS (100 single-event appends/s while the rebuild runs; 0: none),
@@ -42,6 +42,8 @@ func runBench() async throws {
         try await bench.manyProjections(admin)
     case "throughput":
         try await bench.throughput(admin)
+    case "parking":
+        try await bench.parking(admin)
     case "scale":
         try await bench.scale(admin)
     case "rebuild":
@@ -50,6 +52,7 @@ func runBench() async throws {
         try await bench.encryption(admin)
     default:
         try await bench.throughput(admin)
+        try await bench.parking(admin)
         try await bench.scale(admin)
         try await bench.rebuild(admin)
         try await bench.encryption(admin)

@@ -244,9 +244,9 @@ import Testing
         #expect(machine.haltChecked(position: 6, now: self.t0 + .seconds(31)).kind == .runBatch)
     }
 
-    @Test("on_error skip dead-letters the event after its retries, then carries on")
-    func poisonSkip() {
-        var machine = self.machine(onError: .skip)
+    @Test("on_error skip and park dead-letter the event after its retries, then carry on", arguments: [OnError.skip, .park])
+    func poisonSkip(onError: OnError) {
+        var machine = self.machine(onError: onError)
         let failure = self.failure([7], checkpoint: 5)
         _ = machine.batchFailed(failure, now: self.t0)
         _ = machine.isolated(.failing(self.event(7), failure.error), now: self.t0)
