@@ -70,4 +70,23 @@ struct AggregateResetCommandTests {
         let unknown = try await fixture.run(["reset", "nope", "--aggregate", "Order/o1"])
         #expect(unknown.status == 64 && unknown.stderr.contains("no projection named 'nope'"), "\(unknown.stderr)")
     }
+
+    @Test("check and migrate have the server parse reset_aggregate: a missing table exits 78 naming the key")
+    func checkParsesResetAggregate() async throws {
+        let db = try await TestDatabase.fresh("agg_reset_check")
+        let config = TemporaryFile.write(
+            """
+            \(daemonConfigPrelude(db))
+            projections:
+              - name: p
+                setup: CREATE TABLE IF NOT EXISTS p (id text PRIMARY KEY)
+                reset_aggregate: DELETE FROM no_such_table WHERE id = $aggregate_id
+                handlers:
+                  OrderPlaced: INSERT INTO p VALUES ($aggregate_id) ON CONFLICT DO NOTHING
+            """)
+        defer { TemporaryFile.remove(config) }
+        let checked = try await ProjectionistProcess.run(["check", "--config", config])
+        #expect(checked.status == 78, "\(checked.stderr)")
+        #expect(checked.stderr.contains("projections[0].reset_aggregate") && checked.stderr.contains("no_such_table"), "\(checked.stderr)")
+    }
 }
