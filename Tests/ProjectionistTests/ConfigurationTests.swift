@@ -142,7 +142,7 @@ import Testing
             ("projections:\n  - name: a\n    handlers:\n      X: \"  \"\n", "projections[0].handlers.X", 4, "empty handler"),
             ("projections:\n  - name: a\n    handlers:\n      X: []\n", "projections[0].handlers.X", 4, "empty handler"),
             ("projections:\n  - name: a\n", "projections[0]", 2, "missing key 'handlers'"),
-            ("projections:\n  - name: a\n    on_error: explode\n    handlers:\n      X: SELECT 1\n", "projections[0].on_error", 3, "stop or skip"),
+            ("projections:\n  - name: a\n    on_error: explode\n    handlers:\n      X: SELECT 1\n", "projections[0].on_error", 3, "expected stop, skip or park"),
             ("colour: blue\n", "colour", 1, "unknown key"),
             ("database:\n  pooling: statement\n", "database.pooling", 2, "session or transaction"),
             ("worker:\n  lease_ttl: 1s\n", "worker.lease_ttl", 2, "at least 2s"),

@@ -74,7 +74,7 @@ struct DaemonTests {
                 == [
                     "name", "partition", "position", "lag", "lag_seconds", "state", "error", "slow_batch_seconds", "owner", "owner_host",
                     "lease_expires_seconds", "fencing_token", "successor", "events_per_second", "eta_seconds",
-                    "configured_live",
+                    "configured_live", "parked_aggregates",
                 ])
         // This daemon holds the unit's lease: its instance, host and pid, a running lease, a token.
         #expect(projectionState(json)["partition"] is NSNull)

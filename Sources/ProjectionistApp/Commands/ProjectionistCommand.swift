@@ -7,7 +7,7 @@ public struct ProjectionistCommand: AsyncParsableCommand {
         abstract: "Keeps the read models of a PostgreSQL event store up to date, exactly once.",
         subcommands: [
             RunCommand.self, MigrateCommand.self, CheckCommand.self, MigrationsCommand.self, StatusCommand.self, ResetCommand.self, WaitCommand.self,
-            DropCommand.self, KeysCommand.self,
+            DropCommand.self, DeadLettersCommand.self, KeysCommand.self,
         ])
 
     public init() {}

@@ -10,6 +10,7 @@ enum Bounds {
     static let slowBatchWarn: ClosedRange<Duration> = .milliseconds(1)...hours(24)
     static let leaseTTL: ClosedRange<Duration> = .seconds(2)...hours(1)
     static let maxConnections: ClosedRange<Int> = 3...10_000
+    static let retryParked: ClosedRange<Duration> = .seconds(1)...hours(1)
     static let partitions: ClosedRange<Int> = 1...256
     static let keyCacheSize: ClosedRange<Int> = 1...10_000_000
     static let keyCacheLifetime: ClosedRange<Duration> = .seconds(1)...hours(24)

@@ -15,7 +15,8 @@ extension ProjectionistConfiguration {
             "gap_warn_after", "gap_skip_after", "slow_batch_warn", "lease_ttl",
         ]
         static let projection = [
-            "name", "aggregate_types", "on_error", "partitions", "publish", "replaces", "decrypt", "setup", "reset", "drop", "handlers",
+            "name", "aggregate_types", "on_error", "retry_parked", "partitions", "publish", "replaces", "decrypt", "setup", "reset",
+            "reset_aggregate", "drop", "handlers",
         ]
     }
 

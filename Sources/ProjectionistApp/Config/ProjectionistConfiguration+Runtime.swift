@@ -26,14 +26,18 @@ extension ProjectionistConfiguration {
             do {
                 return try SQLProjection(
                     name: projection.name, aggregateTypes: projection.aggregateTypes,
-                    onError: projection.onError == .skip ? .skip : .stop, setup: projection.setup, reset: projection.reset,
+                    onError: Projections.OnError(projection.onError), setup: projection.setup, reset: projection.reset,
                     handlers: projection.handlers, partitions: projection.partitions,
                     preparedStatements: self.database.pooling == .session, publishes: projection.publish,
                     replaces: projection.replaces, drop: projection.drop, decrypt: projection.decrypt,
-                    encryptedFields: projection.encryptedFields)
+                    encryptedFields: projection.encryptedFields, retryParked: projection.retryParked,
+                    resetAggregate: projection.resetAggregate)
             } catch let error as SQLProjection.DefinitionError {
-                let count = projection.handlers.first { $0.eventType == error.eventType }?.statements.count ?? 1
-                let path = "projections[\(index)].handlers.\(error.eventType)" + (count > 1 ? "[\(error.index)]" : "")
+                let count =
+                    error.key == "reset_aggregate"
+                    ? projection.resetAggregate.count : projection.handlers.first { $0.eventType == error.eventType }?.statements.count ?? 1
+                let key = error.key == "reset_aggregate" ? "reset_aggregate" : "handlers.\(error.eventType)"
+                let path = "projections[\(index)].\(key)" + (count > 1 ? "[\(error.index)]" : "")
                 throw ConfigurationError(file: self.file, keyPath: path, line: projection.line, message: error.message)
             }
         }
@@ -42,5 +46,16 @@ extension ProjectionistConfiguration {
     /// The projection named `name`, or nil.
     public func sqlProjection(named name: String) throws -> SQLProjection? {
         try self.sqlProjections().first { $0.name == name }
+    }
+}
+
+extension Projections.OnError {
+    /// The runtime's policy for a configured `on_error`.
+    init(_ configured: ProjectionistConfiguration.Projection.OnError) {
+        switch configured {
+        case .stop: self = .stop
+        case .skip: self = .skip
+        case .park: self = .park
+        }
     }
 }

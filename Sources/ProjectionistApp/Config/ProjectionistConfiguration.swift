@@ -65,7 +65,7 @@ public struct ProjectionistConfiguration: Sendable {
 
     /// One projection declared in SQL.
     public struct Projection: Sendable {
-        public enum OnError: String, Sendable { case stop, skip }
+        public enum OnError: String, Sendable, CaseIterable { case stop, skip, park }
         public var name: String
         public var aggregateTypes: [String]?
         public var onError: OnError = .stop
@@ -81,6 +81,10 @@ public struct ProjectionistConfiguration: Sendable {
         public var drop: String?
         public var setup: String?
         public var reset: String?
+        /// With `on_error: park`: the base delay of the daemon's own retries of parked aggregates.
+        public var retryParked: Duration?
+        /// Statements removing one aggregate's rows (`reset NAME --aggregate TYPE/ID`).
+        public var resetAggregate: [String] = []
         /// Event type → statements, in the file's order.
         public var handlers: [(eventType: String, statements: [String])] = []
         /// The line of the entry, for messages.
@@ -329,7 +333,7 @@ public struct ProjectionistConfiguration: Sendable {
             if let value = keys["on_error"] {
                 let text = try reader.string(value, at: "\(path).on_error")
                 guard let onError = Projection.OnError(rawValue: text) else {
-                    throw reader.error("\(path).on_error", value, "expected stop or skip, found '\(text)'")
+                    throw reader.error("\(path).on_error", value, "expected stop, skip or park, found '\(text)'")
                 }
                 projection.onError = onError
             }
@@ -358,6 +362,7 @@ public struct ProjectionistConfiguration: Sendable {
             }
             if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
             if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }
+            try Self.readFailureKeys(keys, at: path, into: &projection, reader)
             guard let handlersNode = keys["handlers"] else {
                 throw reader.error(path, entry, "missing key 'handlers' (event type → SQL)")
             }

@@ -1,7 +1,7 @@
 import Postgres
 import Projections
 
-/// Has the server parse and plan every handler statement of the configured SQL projections, the
+/// Has the server parse and plan every handler (and `reset_aggregate`) statement of the configured SQL projections, the
 /// way the runtime sends it (named parameters rewritten to `$1..$n`, bound with their types),
 /// so that a typo or a missing table or column is refused by `migrate` and `check` instead of
 /// failing the first event that reaches it. Nothing runs.
@@ -33,6 +33,21 @@ struct HandlerCheck: Sendable {
                             (path, self.configuration.projections[index].line, "projection \(projection.name), handler \(eventType): the server refuses its SQL: \(error.message)"
                                 + (error.sqlState.map { " [\($0)]" } ?? "")))
                     }
+                }
+            }
+            // reset_aggregate too (not counted: it is no handler), with its two text parameters.
+            let resets = projection.resetAggregateStatements
+            for (position, statement) in resets.enumerated() {
+                try await tx.query("SAVEPOINT projectionist_handler_check")
+                do {
+                    try await tx.connection.parse(statement.sql, types: statement.names.map { _ in PostgresType.text })
+                    try await tx.query("RELEASE SAVEPOINT projectionist_handler_check")
+                } catch let error as PostgresError where error.code == .server {
+                    try await tx.query("ROLLBACK TO SAVEPOINT projectionist_handler_check")
+                    let path = "projections[\(index)].reset_aggregate" + (resets.count > 1 ? "[\(position)]" : "")
+                    refused.append(
+                        (path, self.configuration.projections[index].line, "projection \(projection.name), reset_aggregate: the server refuses its SQL: \(error.message)"
+                            + (error.sqlState.map { " [\($0)]" } ?? "")))
                 }
             }
         }

@@ -29,6 +29,8 @@ public struct StatusReport: Sendable {
         /// of them has it in its projection list (nobody runs it); nil when that cannot be told
         /// (no live instance, or one that does not record its units).
         public var configuredLive: Bool?
+        /// Aggregates the unit has parked (`on_error: park`): their events wait as dead letters.
+        public var parkedAggregates = 0
         public var etaSeconds: Int? {
             guard self.state == "catching_up", let rate = self.eventsPerSecond, rate > 0 else { return nil }
             return Int((Double(self.lag) / rate).rounded(.up))
@@ -82,10 +84,12 @@ public struct StatusReport: Sendable {
         for record in try await store.records(names, on: connection) { found[record.name] = record }
         let ages = try await store.lagSeconds(names, on: connection)
         let liveUnits = try await Self.unitsOfLiveInstances(schema, ttl: config.worker.leaseTTL, on: connection)
+        let parked = try await Self.parkedCounts(names, schema, on: connection)
         var rows: [Row] = []
         for (unit, name) in zip(units, names) {
             guard let record = found[name] else {
                 var row = Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: "unknown")
+                row.parkedAggregates = parked[name] ?? 0
                 row.lagSeconds = try await Self.ageOfFirstEvent(schema, on: connection)
                 rows.append(row)
                 continue
@@ -102,6 +106,7 @@ public struct StatusReport: Sendable {
                     owner: state == "retired" ? nil : record.owner, successor: record.successor,
                     eventsPerSecond: state == "catching_up" ? record.eventsPerSecond : (state == "idle" ? 0 : nil)))
             rows[rows.count - 1].lagSeconds = state == "retired" ? 0 : ages[name] ?? 0
+            rows[rows.count - 1].parkedAggregates = parked[name] ?? 0
             if state != "retired", let configured = liveUnits {
                 rows[rows.count - 1].configuredLive = configured.contains(name)
             }
@@ -129,6 +134,16 @@ public struct StatusReport: Sendable {
             units.formUnion(try JSONDecoder().decode([String].self, from: Data(json.utf8)))
         }
         return units
+    }
+
+    /// Parked aggregates per unit (`DeadLetterStore.parkedCounts`); none while the dead-letter
+    /// table lacks the `status` column (`migrate` adds it).
+    static func parkedCounts(_ units: [String], _ schema: Schema, on connection: PostgresConnection) async throws -> [String: Int] {
+        let hasStatus = try await connection.query(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'status' AND NOT attisdropped)",
+            [schema.deadLettersTable.quoted])[0].decode(Bool.self, at: 0)
+        guard hasStatus else { return [:] }
+        return try await DeadLetterStore(schema: schema).parkedCounts(units, on: connection)
     }
 
     /// A projection that never ran lags by the age of the first event.
@@ -182,6 +197,7 @@ extension StatusReport.Row {
             "events_per_second": self.eventsPerSecond.map { ($0 * 10).rounded() / 10 } ?? NSNull(),
             "eta_seconds": self.etaSeconds ?? NSNull(),
             "configured_live": self.configuredLive ?? NSNull(),
+            "parked_aggregates": self.parkedAggregates,
         ]
     }
 
@@ -197,13 +213,14 @@ extension StatusReport.Row {
 
     /// The table's last column: the successor of a retired projection, the rate and ETA while
     /// catching up, a batch running past `slow_batch_warn`, a unit no live instance configures,
-    /// and the last error.
+    /// its parked aggregates, and the last error.
     var note: String {
         let successor = self.successor.map { "replaced by \($0)" }
         let unconfigured = self.configuredLive == false ? "no live instance has it configured" : nil
         let progress = self.etaSeconds.map { eta in "\(Int(self.eventsPerSecond ?? 0)) events/s, ETA \(eta) s" }
         let slow = self.slowBatchSeconds.map { "batch running \($0) s (slow_batch_warn)" }
-        return [successor, progress, slow, unconfigured, self.error].compactMap { $0 }.joined(separator: "; ")
+        let parked = self.parkedAggregates > 0 ? "\(self.parkedAggregates) parked" : nil
+        return [successor, progress, slow, unconfigured, parked, self.error].compactMap { $0 }.joined(separator: "; ")
     }
 }
 

@@ -46,27 +46,50 @@ public struct SQLProjection: StatementProjection {
     public let dropSQL: String?
     /// Statements by event type, in order.
     public let handlers: [String: [Statement]]
+    /// With `on_error: park`: the runner's own retry of parked aggregates (see `Projection.retryParked`).
+    public let retryParked: Duration?
+    /// The `reset_aggregate` statements, rewritten to positional parameters (only `$aggregate_type`
+    /// and `$aggregate_id`), in order; empty: `reset NAME --aggregate` is refused.
+    public let resetAggregateStatements: [SQLParameterScanner.Result]
+
+    /// The named parameters `reset_aggregate` SQL may use.
+    public static let resetAggregateParameters: Set<String> = ["aggregate_type", "aggregate_id"]
 
     public var eventTypes: [String]? { self.handlers.keys.sorted() }
 
-    /// Why a handler was refused; `eventType` and `index` locate it.
+    /// Why a handler (or a `reset_aggregate` statement) was refused; `key`, `eventType` and
+    /// `index` locate it.
     public struct DefinitionError: Error, CustomStringConvertible, Sendable {
+        /// `handlers` or `reset_aggregate`.
+        public var key = "handlers"
+        /// The handler's event type; empty for `reset_aggregate`.
         public var eventType: String
         public var index: Int
         public var message: String
         public var description: String { self.message }
     }
 
-    /// - Parameter handlers: event type → statements, in the order they run.
+    /// - Parameters:
+    ///   - handlers: event type → statements, in the order they run.
+    ///   - retryParked: with `on_error: park`, the base delay of the runner's own retries.
+    ///   - resetAggregate: statements removing one aggregate's rows (`$aggregate_type`, `$aggregate_id`).
     /// - Throws: `DefinitionError` when a statement uses an unknown or positional parameter,
     ///   holds several statements, or is not terminated.
     public init(
         name: String, aggregateTypes: [String]?, onError: OnError, setup: String?, reset: String?,
         handlers: [(eventType: String, statements: [String])], partitions: Int = 1, preparedStatements: Bool = true,
         publishes: [String: String] = [:], replaces: String? = nil, drop: String? = nil, decrypt: Bool = false,
-        encryptedFields: [EncryptedFieldMapping] = []
+        encryptedFields: [EncryptedFieldMapping] = [], retryParked: Duration? = nil, resetAggregate: [String] = []
     ) throws {
         self.name = name
+        self.retryParked = retryParked
+        self.resetAggregateStatements = try resetAggregate.enumerated().map { index, sql in
+            do {
+                return try SQLParameterScanner.rewrite(sql, known: Self.resetAggregateParameters)
+            } catch let error as SQLParameterScanner.ScanError {
+                throw DefinitionError(key: "reset_aggregate", eventType: "", index: index, message: error.message)
+            }
+        }
         self.decryptsPayloads = decrypt || !encryptedFields.isEmpty
         self.encryptedFieldMappings = encryptedFields
         self.publishes = publishes
@@ -166,5 +189,15 @@ public struct SQLProjection: StatementProjection {
     public func reset(in transaction: Transaction) async throws {
         guard let resetSQL, resetSQL.contains(where: { !$0.isWhitespace }) else { return }
         try await transaction.execute(script: resetSQL)
+    }
+
+    public var resetsAggregates: Bool { !self.resetAggregateStatements.isEmpty }
+
+    /// Runs the `reset_aggregate` statements in order with the aggregate bound.
+    public func resetAggregate(_ aggregate: AggregateKey, in transaction: Transaction) async throws {
+        for statement in self.resetAggregateStatements {
+            let parameters: [any PostgresEncodable] = statement.names.map { $0 == "aggregate_type" ? aggregate.type : aggregate.id }
+            try await transaction.query(statement.sql, parameters)
+        }
     }
 }
