@@ -1,6 +1,8 @@
 import Foundation
 import Postgres
+import ProjectionistApp
 import Projections
+import TestSupport
 
 /// Issue 20: what `on_error: park` costs a catch-up when nothing is parked (the parked set is
 /// checked through the checkpoint row's `parked_version`, read by the lock every transaction

@@ -28,4 +28,51 @@ extension ProjectionRunner {
             "Held events back behind their parked aggregates.",
             metadata: ["count": "\(events.count)", "first": "\(events[0].globalPosition)"])
     }
+
+    /// `retry_parked`: at most every `ParkedRetryTimer.interval(base)`, while something is
+    /// parked, retries the aggregates whose backoff has passed (`DeadLetterRetry.dueAggregates`)
+    /// on a borrowed connection, between batches. What still fails stays parked with its
+    /// attempts raised; a failure of the retry itself is logged and tried at the next check.
+    func retryParkedIfDue(_ session: inout Session, now: ContinuousClock.Instant = .now) async {
+        guard let base = self.projection.retryParked, !self.parkedCache.current.isEmpty else { return }
+        if let next = session.nextParkedRetry, now < next { return }
+        session.nextParkedRetry = now + ParkedRetryTimer.interval(base)
+        let schema = self.options.schema
+        do {
+            let outcome = try await self.borrow(preparing: true) { connection -> DeadLetterRetry.Outcome? in
+                let due = try await DeadLetterRetry.dueAggregates(unit: self.name, base: base, schema: schema, on: connection)
+                guard !due.isEmpty else { return nil }
+                return try await self.busy {
+                    try await DeadLetterRetry.retry(
+                        projection: self.projection, unit: self.name, aggregates: due, schema: schema, decryptor: self.reader.decryptor,
+                        on: connection)
+                }
+            }
+            guard let outcome else { return }
+            for result in outcome.results {
+                if let failure = result.failure {
+                    self.logger.warning(
+                        "Parked aggregate retried (retry_parked); it still fails and stays parked.",
+                        metadata: [
+                            "aggregate": "\(result.aggregate)", "position": "\(failure.position)", "attempts": "\(failure.attempts)",
+                            "error": "\(failure.error)",
+                        ])
+                } else {
+                    self.logger.notice(
+                        "Parked aggregate retried (retry_parked): applied, no longer parked.",
+                        metadata: ["aggregate": "\(result.aggregate)", "events": "\(result.applied.count)"])
+                }
+            }
+        } catch {
+            self.logger.warning("Retrying parked aggregates failed; trying again later.", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// How often a runner looks for parked aggregates due for `retry_parked`: the base delay, but
+/// at least a second and at most a minute (the backoff itself is per aggregate, in its rows).
+enum ParkedRetryTimer {
+    static func interval(_ base: Duration) -> Duration {
+        min(max(base, .seconds(1)), .seconds(60))
+    }
 }

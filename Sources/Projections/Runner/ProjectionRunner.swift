@@ -91,6 +91,8 @@ public struct ProjectionRunner: Sendable {
         var sharing = false
         /// Whether, since the lease was lost, the checkpoint row was checked for existence.
         var lossChecked = false
+        /// When `retry_parked` next looks for parked aggregates due (nil: at the next batch).
+        var nextParkedRetry: ContinuousClock.Instant?
     }
 
     /// Why the run ended.
@@ -175,6 +177,8 @@ public struct ProjectionRunner: Sendable {
                 await self.sharedLog?.leave(self.name)
                 return machine.notOwner(now: .now)
             }
+            // Between batches, with the lease: parked aggregates whose retry is due (`retry_parked`).
+            await self.retryParkedIfDue(&session)
             // Before borrowing a connection: the shared reader brings the rows after the
             // checkpoint into the window (or says the unit reads its own range).
             if let sharedLog = self.sharedLog, let known = session.knownCheckpoint {
