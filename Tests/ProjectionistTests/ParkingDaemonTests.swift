@@ -12,7 +12,7 @@ import Testing
 struct ParkingDaemonTests {
     /// Orders reference a customer; an order's lines count up and log their positions (a
     /// double or out-of-order apply shows).
-    static func config(_ db: TestDatabase, partitions: Int = 1) -> String {
+    static func config(_ db: TestDatabase, partitions: Int = 1, retryParked: String? = nil) -> String {
         TemporaryFile.write(
             daemonConfigPrelude(db, worker: "  batch_size: 50") + """
 
@@ -21,6 +21,7 @@ struct ParkingDaemonTests {
                     aggregate_types: [Order]
                     on_error: park
                     partitions: \(partitions)
+                \(retryParked.map { "    retry_parked: \($0)" } ?? "")
                     setup: |
                       CREATE TABLE IF NOT EXISTS park_customers (id text PRIMARY KEY);
                       CREATE TABLE IF NOT EXISTS park_orders (id text PRIMARY KEY, customer text NOT NULL REFERENCES park_customers,
@@ -33,9 +34,9 @@ struct ParkingDaemonTests {
                 """)
     }
 
-    static func prepare(_ label: String, partitions: Int = 1) async throws -> (TestDatabase, String, PostgresConnection) {
+    static func prepare(_ label: String, partitions: Int = 1, retryParked: String? = nil) async throws -> (TestDatabase, String, PostgresConnection) {
         let db = try await TestDatabase.fresh(label)
-        let config = Self.config(db, partitions: partitions)
+        let config = Self.config(db, partitions: partitions, retryParked: retryParked)
         let migrated = try await ProjectionistProcess.run(["migrate", "--config", config])
         #expect(migrated.status == 0, "\(migrated.stderr)")
         return (db, config, try await db.connect())
@@ -206,5 +207,36 @@ struct ParkingDaemonTests {
         two.signal(SIGTERM)
         #expect(await one.finish().status == 0)
         #expect(await two.finish().status == 0)
+    }
+
+    @Test("retry_parked: once the cause is fixed, the daemon applies the parked order by itself, each event once, in order")
+    func retryParkedByTheDaemon() async throws {
+        let (_, config, connection) = try await Self.prepare("parkauto", retryParked: "1s")
+        defer { TemporaryFile.remove(config) }
+        var positions = try await Self.appendOrders((0..<5).map { "r\($0)" }, bad: ["r2"], lines: 2, on: connection)
+        let daemon = try ProjectionistProcess.start(["run", "--config", config])
+        defer { daemon.signal(SIGKILL) }
+        try await eventually("caught up, the order parked", timeout: .seconds(60)) {
+            let caughtUp = try await Self.caughtUp(["orders"], on: connection)
+            let letters = try await Self.list(config)
+            return caughtUp && letters.count == 3
+        }
+        // Retried by itself and failing meanwhile: attempts grow, nothing is applied.
+        try await eventually("a failed automatic retry", timeout: .seconds(20)) {
+            let letters = try await Self.list(config)
+            return (letters.first?["attempts"] as? Int ?? 0) >= 2
+        }
+        #expect(try await Self.applied(on: connection)["r2"] == nil)
+        try await connection.query("INSERT INTO park_customers VALUES ('nobody')")
+        positions["r2"]! += [try await Self.addLine("r2", on: connection)]
+        try await eventually("applied by the daemon's retry", timeout: .seconds(30)) {
+            let letters = try await Self.list(config)
+            let applied = try await Self.applied(on: connection)
+            return letters.isEmpty && applied == positions
+        }
+        daemon.signal(SIGTERM)
+        let exit = await daemon.finish()
+        #expect(exit.status == 0)
+        #expect(exit.stderr.contains("retry_parked"), "the retry is logged")
     }
 }
