@@ -42,37 +42,6 @@ struct ParkingDaemonTests {
         return (db, config, try await db.connect())
     }
 
-    /// Round-robin: an `OrderPlaced` per order, then `lines` rounds of `LineAdded`; `bad` orders
-    /// name a customer that does not exist. - Returns: each order's positions, in order.
-    static func appendOrders(_ ids: [String], bad: Set<String>, lines: Int, on connection: PostgresConnection) async throws -> [String: [Int64]] {
-        var positions: [String: [Int64]] = [:]
-        for round in 0...lines {
-            for id in ids {
-                let event =
-                    round == 0
-                    ? Event(aggregateType: "Order", aggregateID: id, eventType: "OrderPlaced",
-                        payload: Array(#"{"customer": "\#(bad.contains(id) ? "nobody" : "c1")"}"#.utf8))
-                    : Event(aggregateType: "Order", aggregateID: id, eventType: "LineAdded", payload: Array("{}".utf8))
-                positions[id, default: []] += try await EventStore().appendInOwnTransaction([event], expected: .any, on: connection)
-            }
-        }
-        return positions
-    }
-
-    static func addLine(_ id: String, on connection: PostgresConnection) async throws -> Int64 {
-        try await EventStore().appendInOwnTransaction(
-            [Event(aggregateType: "Order", aggregateID: id, eventType: "LineAdded", payload: Array("{}".utf8))], expected: .any,
-            on: connection)[0]
-    }
-
-    static func applied(on connection: PostgresConnection) async throws -> [String: [Int64]] {
-        var applied: [String: [Int64]] = [:]
-        for row in try await connection.query("SELECT id, array_to_string(applied, ',') FROM park_orders") {
-            applied[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1).split(separator: ",").map { Int64($0)! }
-        }
-        return applied
-    }
-
     /// `dead-letters list [NAME] --json`'s entries.
     static func list(_ config: String) async throws -> [[String: Any]] {
         let output = try await ProjectionistProcess.run(["dead-letters", "list", "orders", "--json", "--config", config])
@@ -101,7 +70,7 @@ struct ParkingDaemonTests {
         let (db, config, connection) = try await Self.prepare("parkflow")
         defer { TemporaryFile.remove(config) }
         let ids = (0..<81).map { "o\($0)" }
-        var positions = try await Self.appendOrders(ids, bad: ["o40"], lines: 4, on: connection)
+        var positions = try await ParkingWorkload.appendOrders(ids, bad: ["o40"], lines: 4, on: connection)
         let daemon = try ProjectionistProcess.start(["run", "--config", config])
         defer { daemon.signal(SIGKILL) }
         try await eventually("caught up", timeout: .seconds(60)) { try await Self.caughtUp(["orders"], on: connection) }
@@ -127,7 +96,7 @@ struct ParkingDaemonTests {
             let writer = try await db.connect()
             for round in 0..<40 {
                 for id in ["o40", "o\(round % 81)"] {
-                    let position = try await Self.addLine(id, on: writer)
+                    let position = try await ParkingWorkload.addLine(id, on: writer)
                     appended.withLock { $0[id, default: []].append(position) }
                 }
             }
@@ -139,13 +108,13 @@ struct ParkingDaemonTests {
         for (id, more) in appended.withLock({ $0 }) { positions[id, default: []] += more }
         try await eventually("caught up after the retry", timeout: .seconds(60)) { try await Self.caughtUp(["orders"], on: connection) }
         #expect(try await Self.list(config).isEmpty)
-        #expect(try await Self.applied(on: connection) == positions)
+        #expect(try await ParkingWorkload.applied(on: connection) == positions)
         #expect(try await Self.parkedAggregates(config) == 0)
 
         // Later events of that order apply normally.
-        let later = try await Self.addLine("o40", on: connection)
+        let later = try await ParkingWorkload.addLine("o40", on: connection)
         try await eventually("the later line applied", timeout: .seconds(20)) {
-            try await Self.applied(on: connection)["o40"]?.last == later
+            try await ParkingWorkload.applied(on: connection)["o40"]?.last == later
         }
         daemon.signal(SIGTERM)
         #expect(await daemon.finish().status == 0)
@@ -155,7 +124,7 @@ struct ParkingDaemonTests {
     func killRestartDiscard() async throws {
         let (_, config, connection) = try await Self.prepare("parkkill")
         defer { TemporaryFile.remove(config) }
-        let positions = try await Self.appendOrders((0..<10).map { "k\($0)" }, bad: ["k3"], lines: 2, on: connection)
+        let positions = try await ParkingWorkload.appendOrders((0..<10).map { "k\($0)" }, bad: ["k3"], lines: 2, on: connection)
         let first = try ProjectionistProcess.start(["run", "--config", config])
         try await eventually("caught up", timeout: .seconds(60)) { try await Self.caughtUp(["orders"], on: connection) }
         first.signal(SIGKILL)
@@ -163,7 +132,7 @@ struct ParkingDaemonTests {
 
         let second = try ProjectionistProcess.start(["run", "--config", config])
         defer { second.signal(SIGKILL) }
-        let line = try await Self.addLine("k3", on: connection)
+        let line = try await ParkingWorkload.addLine("k3", on: connection)
         try await eventually("the new line passed", timeout: .seconds(60)) { try await Self.caughtUp(["orders"], on: connection) }
         let letters = try await Self.list(config)
         #expect(letters.compactMap { ($0["position"] as? Int).map(Int64.init) } == positions["k3"]! + [line])
@@ -174,10 +143,10 @@ struct ParkingDaemonTests {
         #expect((discard.stdout + discard.stderr).contains("4"), "the counts: \(discard.stdout)\(discard.stderr)")
         #expect(try await Self.list(config).isEmpty)
         // Unparked, never applied: the order has no row, and its next line is not parked.
-        _ = try await Self.addLine("k3", on: connection)
+        _ = try await ParkingWorkload.addLine("k3", on: connection)
         try await eventually("caught up again", timeout: .seconds(30)) { try await Self.caughtUp(["orders"], on: connection) }
         #expect(try await Self.list(config).isEmpty)
-        #expect(try await Self.applied(on: connection)["k3"] == nil)
+        #expect(try await ParkingWorkload.applied(on: connection)["k3"] == nil)
         #expect(try await Self.parkedAggregates(config) == 0)
         second.signal(SIGTERM)
         #expect(await second.finish().status == 0)
@@ -187,7 +156,7 @@ struct ParkingDaemonTests {
     func partitionsTwoInstances() async throws {
         let (_, config, connection) = try await Self.prepare("parkparts", partitions: 4)
         defer { TemporaryFile.remove(config) }
-        var positions = try await Self.appendOrders((0..<30).map { "q\($0)" }, bad: ["q5", "q21"], lines: 2, on: connection)
+        var positions = try await ParkingWorkload.appendOrders((0..<30).map { "q\($0)" }, bad: ["q5", "q21"], lines: 2, on: connection)
         let one = try ProjectionistProcess.start(["run", "--config", config])
         defer { one.signal(SIGKILL) }
         let two = try ProjectionistProcess.start(["run", "--config", config])
@@ -199,10 +168,10 @@ struct ParkingDaemonTests {
         try await connection.query("INSERT INTO park_customers VALUES ('nobody')")
         let retry = try await ProjectionistProcess.run(["dead-letters", "retry", "orders", "--config", config])
         #expect(retry.status == 0, "\(retry.stdout)\(retry.stderr)")
-        positions["q5"]! += [try await Self.addLine("q5", on: connection)]
+        positions["q5"]! += [try await ParkingWorkload.addLine("q5", on: connection)]
         try await eventually("caught up after the retry", timeout: .seconds(60)) { try await Self.caughtUp(units, on: connection) }
         #expect(try await Self.list(config).isEmpty)
-        #expect(try await Self.applied(on: connection) == positions)
+        #expect(try await ParkingWorkload.applied(on: connection) == positions)
         one.signal(SIGTERM)
         two.signal(SIGTERM)
         #expect(await one.finish().status == 0)
@@ -213,7 +182,7 @@ struct ParkingDaemonTests {
     func retryParkedByTheDaemon() async throws {
         let (_, config, connection) = try await Self.prepare("parkauto", retryParked: "1s")
         defer { TemporaryFile.remove(config) }
-        var positions = try await Self.appendOrders((0..<5).map { "r\($0)" }, bad: ["r2"], lines: 2, on: connection)
+        var positions = try await ParkingWorkload.appendOrders((0..<5).map { "r\($0)" }, bad: ["r2"], lines: 2, on: connection)
         let daemon = try ProjectionistProcess.start(["run", "--config", config])
         defer { daemon.signal(SIGKILL) }
         try await eventually("caught up, the order parked", timeout: .seconds(60)) {
@@ -226,12 +195,12 @@ struct ParkingDaemonTests {
             let letters = try await Self.list(config)
             return (letters.first?["attempts"] as? Int ?? 0) >= 2
         }
-        #expect(try await Self.applied(on: connection)["r2"] == nil)
+        #expect(try await ParkingWorkload.applied(on: connection)["r2"] == nil)
         try await connection.query("INSERT INTO park_customers VALUES ('nobody')")
-        positions["r2"]! += [try await Self.addLine("r2", on: connection)]
+        positions["r2"]! += [try await ParkingWorkload.addLine("r2", on: connection)]
         try await eventually("applied by the daemon's retry", timeout: .seconds(30)) {
             let letters = try await Self.list(config)
-            let applied = try await Self.applied(on: connection)
+            let applied = try await ParkingWorkload.applied(on: connection)
             return letters.isEmpty && applied == positions
         }
         daemon.signal(SIGTERM)

@@ -37,36 +37,6 @@ struct ParkingTests {
             ], partitions: partitions)
     }
 
-    /// Appends, round-robin so that each order's events spread over batches, an `OrderPlaced`
-    /// and `lines` `LineAdded` per order; `bad` orders name a customer that does not exist.
-    /// - Returns: each order's positions, in order.
-    static func appendOrders(_ ids: [String], bad: Set<String>, lines: Int = 4, on connection: PostgresConnection) async throws -> [String: [Int64]] {
-        var positions: [String: [Int64]] = [:]
-        let store = EventStore()
-        for round in 0...lines {
-            for id in ids {
-                let event =
-                    round == 0
-                    ? Event(aggregateType: "Order", aggregateID: id, eventType: "OrderPlaced",
-                        payload: Array(#"{"customer": "\#(bad.contains(id) ? "nobody" : "c1")"}"#.utf8))
-                    : Event(aggregateType: "Order", aggregateID: id, eventType: "LineAdded", payload: Array("{}".utf8))
-                positions[id, default: []] += try await store.appendInOwnTransaction([event], expected: .any, on: connection)
-            }
-        }
-        return positions
-    }
-
-    /// Appends one `LineAdded` per order.
-    static func appendLines(_ ids: [String], on connection: PostgresConnection) async throws -> [String: [Int64]] {
-        var positions: [String: [Int64]] = [:]
-        for id in ids {
-            positions[id] = try await EventStore().appendInOwnTransaction(
-                [Event(aggregateType: "Order", aggregateID: id, eventType: "LineAdded", payload: Array("{}".utf8))], expected: .any,
-                on: connection)
-        }
-        return positions
-    }
-
     struct Letter: Equatable {
         var unit: String
         var position: Int64
@@ -85,22 +55,13 @@ struct ParkingTests {
         }
     }
 
-    /// Each order's applied positions, by id.
-    static func applied(on connection: PostgresConnection) async throws -> [String: [Int64]] {
-        var applied: [String: [Int64]] = [:]
-        for row in try await connection.query("SELECT id, array_to_string(applied, ',') FROM park_orders") {
-            applied[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1).split(separator: ",").map { Int64($0)! }
-        }
-        return applied
-    }
-
     @Test("a foreign-key violation parks one order: its later lines park too, 80 others apply exactly once, the checkpoint reaches the head")
     func parksOneAggregate() async throws {
         let db = try await projectionDatabase("park_one")
         let connection = try await db.connect()
         try await connection.execute(script: Self.setupSQL)
         let ids = (0..<81).map { "o\($0)" }
-        let positions = try await Self.appendOrders(ids, bad: ["o40"], on: connection)
+        let positions = try await ParkingWorkload.appendOrders(ids, bad: ["o40"], lines: 4, on: connection)
         let running = try RunningWorker(db, [try Self.projection()])
         let last = try await head(on: connection)
         try await eventually("the checkpoint reaches the head", timeout: .seconds(60)) {
@@ -114,19 +75,20 @@ struct ParkingTests {
         #expect(letters.dropFirst().allSatisfy { $0.error.contains("Order/o40") && $0.error.contains("\(positions["o40"]![0])") })
         var expected = positions
         expected["o40"] = nil
-        #expect(try await Self.applied(on: connection) == expected)
+        #expect(try await ParkingWorkload.applied(on: connection) == expected)
         try await eventually("the board counts one parked aggregate, the state idle") {
             running.status("orders")?.parkedAggregates == 1 && running.status("orders")?.state == .idle
         }
 
         // New events of the parked order park too; other orders' apply.
-        let more = try await Self.appendLines(["o40", "o7"], on: connection)
+        var more: [String: [Int64]] = [:]
+        for id in ["o40", "o7"] { more[id] = [try await ParkingWorkload.addLine(id, on: connection)] }
         let newHead = try await head(on: connection)
         try await eventually("the new events are passed", timeout: .seconds(20)) {
             try await checkpoint("orders", on: connection) == newHead
         }
         #expect(try await Self.letters(on: connection).map(\.position) == positions["o40"]! + more["o40"]!)
-        #expect(try await Self.applied(on: connection)["o7"] == positions["o7"]! + more["o7"]!)
+        #expect(try await ParkingWorkload.applied(on: connection)["o7"] == positions["o7"]! + more["o7"]!)
         await running.stop()
     }
 
@@ -135,7 +97,7 @@ struct ParkingTests {
         let db = try await projectionDatabase("park_reload")
         let connection = try await db.connect()
         try await connection.execute(script: Self.setupSQL)
-        let first = try await Self.appendOrders(["a", "b"], bad: ["a"], lines: 1, on: connection)
+        let first = try await ParkingWorkload.appendOrders(["a", "b"], bad: ["a"], lines: 1, on: connection)
         let running = try RunningWorker(db, [try Self.projection()])
         var last = try await head(on: connection)
         try await eventually("caught up", timeout: .seconds(30)) { try await checkpoint("orders", on: connection) == last }
@@ -148,12 +110,12 @@ struct ParkingTests {
             let (sql, parameters) = DeadLetterStore().bumpStatement("orders")
             try await tx.query(sql, parameters)
         }
-        let again = try await Self.appendOrders(["a"], bad: [], lines: 0, on: connection)
+        let again = try await ParkingWorkload.appendOrders(["a"], bad: [], lines: 0, on: connection)
         last = try await head(on: connection)
         try await eventually("caught up again", timeout: .seconds(30)) { try await checkpoint("orders", on: connection) == last }
         #expect(try await Self.letters(on: connection).isEmpty)
         // The new OrderPlaced of `a` applied (its earlier events were discarded, never applied).
-        #expect(try await Self.applied(on: connection)["a"] == again["a"])
+        #expect(try await ParkingWorkload.applied(on: connection)["a"] == again["a"])
         try await eventually("nothing parked on the board") { running.status("orders")?.parkedAggregates == 0 }
         await running.stop()
     }
@@ -164,7 +126,7 @@ struct ParkingTests {
         let connection = try await db.connect()
         try await connection.execute(script: Self.setupSQL)
         let ids = (0..<40).map { "p\($0)" }
-        let positions = try await Self.appendOrders(ids, bad: ["p3", "p17"], lines: 2, on: connection)
+        let positions = try await ParkingWorkload.appendOrders(ids, bad: ["p3", "p17"], lines: 2, on: connection)
         let projection = try Self.projection("porders", partitions: 4)
         let one = try RunningWorker(db, [projection])
         let two = try RunningWorker(db, [projection])
@@ -189,7 +151,7 @@ struct ParkingTests {
         var expected = positions
         expected["p3"] = nil
         expected["p17"] = nil
-        #expect(try await Self.applied(on: connection) == expected)
+        #expect(try await ParkingWorkload.applied(on: connection) == expected)
         let counts = try await DeadLetterStore().parkedCounts(units, on: connection)
         #expect(counts.values.reduce(0, +) == 2)
         await one.stop()
