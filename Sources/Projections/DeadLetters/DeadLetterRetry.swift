@@ -92,8 +92,9 @@ public enum DeadLetterRetry {
     public static let longestDelay: Duration = .seconds(3600)
 
     /// `unit`'s parked aggregates due for the daemon's retry, in the order they were parked: those
-    /// whose first parked letter last failed (else was parked) at least `base` × 2^(attempts − 1)
-    /// ago, at most an hour, by the server's clock.
+    /// whose latest failure (else parking) lies at least `base` × 2^(attempts − 1) back, taking
+    /// the most attempts of any of its letters (a retry may fail on a later letter than the
+    /// first), at most an hour, by the server's clock.
     public static func dueAggregates(unit: String, base: Duration, schema: Schema, on connection: some PostgresQuerying) async throws
         -> [AggregateKey]
     {
@@ -101,13 +102,13 @@ public enum DeadLetterRetry {
         return try await connection.query(
             """
             SELECT aggregate_type, aggregate_id FROM (
-                SELECT DISTINCT ON (aggregate_type, aggregate_id) aggregate_type, aggregate_id, global_position, attempts,
-                    coalesce(last_failed_at, failed_at) AS failed
+                SELECT aggregate_type, aggregate_id, min(global_position) AS first, max(attempts) AS attempts,
+                    max(coalesce(last_failed_at, failed_at)) AS failed
                 FROM \(schema.deadLettersTable.quoted)
                 WHERE consumer_name = $1 AND status = 'parked' AND aggregate_type IS NOT NULL AND aggregate_id IS NOT NULL
-                ORDER BY aggregate_type, aggregate_id, global_position) AS first
+                GROUP BY aggregate_type, aggregate_id) AS parked
             WHERE now() >= failed + make_interval(secs => least($2::float8 * power(2, least(greatest(attempts - 1, 0), 40)), $3::float8))
-            ORDER BY global_position
+            ORDER BY first
             """, [unit, seconds, Double(Self.longestDelay.components.seconds)]
         ).map { AggregateKey(type: try $0.decode(String.self, at: 0), id: try $0.decode(String.self, at: 1)) }
     }

@@ -99,7 +99,9 @@ extension ProjectionRunner {
                         events: events, statements: statements, checkpoint: checkpoint, frontier: frontier,
                         highestVisible: batch.positions.last ?? checkpoint, token: token, status: persist ? status : nil,
                         transactionStart: start, parked: held, parkedSet: parked)
-                    lastWork = work
+                    // The COMMIT's failure is blamed on the last batch that applied events (one of
+                    // held-back events only has no event to blame: the one before it is).
+                    if !events.isEmpty { lastWork = work }
                     if let projection = self.projection as? any StatementProjection {
                         let previous = inFlight
                         inFlight = nil

@@ -40,7 +40,11 @@ extension ProjectionRunner {
         let schema = self.options.schema
         do {
             let outcome = try await self.borrow(preparing: true) { connection -> DeadLetterRetry.Outcome? in
-                let due = try await DeadLetterRetry.dueAggregates(unit: self.name, base: base, schema: schema, on: connection)
+                // At most `ParkedRetryTimer.perCheck` per check: many failing aggregates must not
+                // hold the unit's batches back for long.
+                let due = Array(
+                    try await DeadLetterRetry.dueAggregates(unit: self.name, base: base, schema: schema, on: connection)
+                        .prefix(ParkedRetryTimer.perCheck))
                 guard !due.isEmpty else { return nil }
                 return try await self.busy {
                     try await DeadLetterRetry.retry(
@@ -64,6 +68,7 @@ extension ProjectionRunner {
                 }
             }
         } catch {
+            if Task.isCancelled { return }  // shutdown: the retry rolled back, nothing to report
             self.logger.warning("Retrying parked aggregates failed; trying again later.", metadata: ["error": "\(error)"])
         }
     }
@@ -75,4 +80,7 @@ enum ParkedRetryTimer {
     static func interval(_ base: Duration) -> Duration {
         min(max(base, .seconds(1)), .seconds(60))
     }
+
+    /// Aggregates retried at most per check; the rest wait for the next one.
+    static let perCheck = 20
 }
