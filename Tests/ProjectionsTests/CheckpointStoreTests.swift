@@ -82,4 +82,25 @@ struct CheckpointStoreTests {
         try await store.remove(["a"], on: connection)
         #expect(try await store.records(["a", "b"], on: connection).map(\.name) == ["b"])
     }
+
+    @Test("a recorded state is fenced by the lease: a runner whose lease lapsed records while its token is the newest, not once another lease was handed out")
+    func recordStateFencedByTheLease() async throws {
+        let connection = try await Self.database(workerMade: false).connect()
+        let store = CheckpointStore()
+        try await store.ensureRow("u", on: connection)
+        try await connection.query("UPDATE consumer_checkpoints SET fencing_token = 3, state = 'idle' WHERE consumer_name = 'u'")
+        // The lease lapsed, nobody took it: token 3 is still the newest.
+        try await connection.query("INSERT INTO consumer_assignments (consumer_name, fencing_token) VALUES ('u', 3)")
+        var status = ProjectionStatus(name: "u")
+        status.state = .stopped
+        try await store.recordState("u", token: 3, status: status, on: connection)
+        #expect(try await record("u", on: connection)?.state == "stopped")
+        // Another instance claimed it (token 4) and has not committed yet: the old owner's write is refused.
+        try await connection.query("UPDATE consumer_checkpoints SET state = 'catching_up' WHERE consumer_name = 'u'")
+        try await connection.query("UPDATE consumer_assignments SET fencing_token = 4 WHERE consumer_name = 'u'")
+        try await store.recordState("u", token: 3, status: status, on: connection)
+        #expect(try await record("u", on: connection)?.state == "catching_up")
+        try await store.recordState("u", token: 4, status: status, on: connection)
+        #expect(try await record("u", on: connection)?.state == "stopped")
+    }
 }

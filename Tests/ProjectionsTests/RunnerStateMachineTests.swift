@@ -398,6 +398,27 @@ import Testing
             return
         }
         #expect(lostRecords)
+
+        // An owner whose lease lapsed (renewals late: it stood by) records too; the SQL refuses
+        // the write if another instance got a newer lease meanwhile.
+        var lapsed = self.machine()
+        _ = lapsed.batchCommitted(BatchSummary(outcome: .idle, checkpoint: 3), now: self.t0)
+        _ = lapsed.notOwner(now: self.t0)
+        guard case .stop(let lapsedRecords) = lapsed.cancelled() else {
+            Issue.record("cancel stops")
+            return
+        }
+        #expect(lapsedRecords)
+
+        // One fenced off by a newer owner does not.
+        var fenced = self.machine()
+        _ = fenced.batchCommitted(BatchSummary(outcome: .idle, checkpoint: 3), now: self.t0)
+        _ = fenced.failed(.fenced, now: self.t0)
+        guard case .stop(let fencedRecords) = fenced.cancelled() else {
+            Issue.record("cancel stops")
+            return
+        }
+        #expect(!fencedRecords)
     }
 
     // MARK: - Classification

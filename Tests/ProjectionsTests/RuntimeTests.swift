@@ -127,6 +127,27 @@ struct RuntimeTests {
         #expect(stored.heartbeatAge != nil)
     }
 
+    @Test("a runner whose lease lapsed (renewals blocked) while nobody took it still records stopped when cancelled")
+    func stoppedAfterLapsedLease() async throws {
+        let db = try await projectionDatabase("lapsed")
+        let connection = try await db.connect()
+        let running = try RunningWorker(db, [CounterProjection(name: "lapsing")], options: testOptions { $0.leaseTTL = .seconds(2) })
+        try await eventually("idle recorded") { try await record("lapsing", on: connection)?.state == "idle" }
+        // Renewals wait on this lock (reads of the table do not): the lease runs out and the
+        // runner stands by, with no other instance to take the unit.
+        let blocker = try await db.connect()
+        try await blocker.query("BEGIN")
+        try await blocker.query("LOCK TABLE consumer_assignments IN EXCLUSIVE MODE")
+        try await eventually("standing by", timeout: .seconds(10)) { running.status("lapsing")?.state == .standby }
+        // The runner records its last state before the coordinator releases the leases, which
+        // waits for the lock: let go of it once the runner stopped.
+        let stopping = Task { await running.stop() }
+        try await eventually("the runner stopped", timeout: .seconds(10)) { running.status("lapsing")?.state == .stopped }
+        try await blocker.query("ROLLBACK")
+        await stopping.value
+        #expect(try await record("lapsing", on: connection)?.state == "stopped")
+    }
+
     @Test("two workers on one database: one owns each projection, the other stands by and takes over")
     func standby() async throws {
         let db = try await projectionDatabase("standby")

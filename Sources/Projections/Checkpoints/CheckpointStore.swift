@@ -178,14 +178,16 @@ public struct CheckpointStore: Sendable {
         )
     }
 
-    /// Records the runner's state without moving the checkpoint (heartbeat, park, gap wait);
-    /// a no-op once a newer owner raised the row's fencing token.
+    /// Records the runner's state without moving the checkpoint (heartbeat, halt, gap wait, the
+    /// final `stopped`); a no-op once a newer lease was handed out (the assignment's token) or a
+    /// newer owner raised the row's fencing token.
     func recordState(_ name: String, token: Int64, status: ProjectionStatus, on connection: some PostgresQuerying) async throws {
         _ = try await connection.query(
             """
             UPDATE \(self.checkpoints) SET state = $2, last_error = $3, heartbeat_at = now(), head_position = $4,
                 gap_position = $5, gap_holder = $6, events_per_second = $8
             WHERE consumer_name = $1 AND fencing_token <= $7 AND retired_at IS NULL
+              AND NOT EXISTS (SELECT 1 FROM \(self.schema.assignmentsTable.quoted) s WHERE s.consumer_name = $1 AND s.fencing_token > $7)
             """,
             [
                 name, status.state.rawValue, status.lastError, status.head, status.gapPosition,

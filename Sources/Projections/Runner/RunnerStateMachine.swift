@@ -15,6 +15,11 @@ struct RunnerStateMachine {
     private(set) var checkpoint: Int64 = 0
     /// Whether this runner's session owns the projection (only the owner writes its state).
     private(set) var owned = false
+    /// Whether this runner worked under a lease that no other instance is known to have taken
+    /// since: a lease that lapsed (renewals late, the runner stood by) may still be the newest,
+    /// and then the runner's `stopped` is the unit's last word (the write is fenced in SQL by
+    /// the lease's token, so a successor's state is never overwritten).
+    private(set) var lastOwner = false
     private(set) var connected = false
     private(set) var catchingUp = false
     /// After a failure in a multi-batch transaction: one batch per transaction up to here.
@@ -75,6 +80,7 @@ struct RunnerStateMachine {
     /// The batch transaction committed.
     mutating func batchCommitted(_ summary: BatchSummary, now: ContinuousClock.Instant) -> Action {
         self.owned = true
+        self.lastOwner = true
         self.reconnectBackoff.reset()
         self.recoveringCommits = max(0, self.recoveringCommits - 1)
         self.batchSize = min(max(1, self.options.batchSize), self.batchSize * 2)
@@ -107,6 +113,7 @@ struct RunnerStateMachine {
     /// A handler failed in the batch; the transaction rolled back.
     mutating func batchFailed(_ failure: BatchFailure, now: ContinuousClock.Instant) -> Action {
         self.owned = true
+        self.lastOwner = true
         self.catchingUp = false
         self.singleBatchUntil = failure.events.last?.globalPosition ?? failure.frontier.position
         guard failure.checkpoint == failure.transactionStart else {
@@ -124,6 +131,7 @@ struct RunnerStateMachine {
             return self.cancelled()
         case .fenced:
             // Another instance took the unit over: nothing of ours committed; stand by.
+            self.lastOwner = false
             return self.notOwner(now: now)
         case .retired:
             // A successor serves the views now: this version's work is done.
@@ -133,6 +141,7 @@ struct RunnerStateMachine {
             // The row went (reset into another layout, drop): recreating it would re-apply every
             // event into a read model just truncated. Stop the unit; there is no row to record in.
             self.owned = false
+            self.lastOwner = false
             self.state = .stopped
             return .stop(recordState: false)
         case .transient(let message, let lost), .permanent(let message, let lost):
@@ -312,9 +321,10 @@ struct RunnerStateMachine {
     // MARK: - Stop
 
     /// Stops; the owner records `stopped` (on a connection of its own, fenced by its token),
-    /// whether or not its last connection was lost.
+    /// whether or not its last connection was lost, and so does a runner whose lease lapsed
+    /// while no other instance took it (`lastOwner`).
     mutating func cancelled() -> Action {
-        let record = self.owned
+        let record = self.owned || self.lastOwner
         self.state = .stopped
         return .stop(recordState: record)
     }
