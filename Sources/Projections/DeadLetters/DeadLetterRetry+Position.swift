@@ -47,8 +47,11 @@ extension DeadLetterRetry {
                 return .failed(failed, failure)
             }
             let store = DeadLetterStore(schema: schema)
-            try await tx.query("DELETE FROM \(store.table) WHERE consumer_name = $1 AND global_position = $2", [letter.unit, position])
-            if letter.status == .parked {
+            let deleted = try await tx.query(
+                "DELETE FROM \(store.table) WHERE consumer_name = $1 AND global_position = $2 RETURNING status", [letter.unit, position]
+            ).map { try $0.decode(String.self, at: 0) }
+            // Any parked letter gone changes the parked set, whichever letter was picked.
+            if deleted.contains(DeadLetterStatus.parked.rawValue) {
                 let (bump, parameters) = store.bumpStatement(letter.unit)
                 try await tx.query(bump, parameters)
             }
