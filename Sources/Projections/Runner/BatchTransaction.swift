@@ -203,31 +203,6 @@ extension ProjectionRunner {
         return batch
     }
 
-    /// One batch's share of the transaction: its events and what progress it records.
-    struct BatchWork {
-        var events: [PersistedEvent]
-        /// Per event, statements built ahead (read-ahead batches of a `StatementProjection`).
-        var statements: [StatementList]?
-        var checkpoint: Int64
-        var frontier: Frontier
-        var highestVisible: Int64
-        /// The lease's fencing token the checkpoint moves under.
-        var token: Int64
-        /// The state to record with the checkpoint; nil when the checkpoint did not move.
-        var status: ProjectionStatus?
-        /// The checkpoint the transaction started from.
-        var transactionStart: Int64
-        /// Events of parked aggregates: their dead letters go with the checkpoint.
-        var parked: [PersistedEvent] = []
-        var parkedSet = ParkedAggregates()
-
-        func failure(_ error: HandlerError) -> BatchFailure {
-            BatchFailure(
-                events: self.events, checkpoint: self.checkpoint, transactionStart: self.checkpoint, frontier: self.frontier,
-                highestVisible: self.highestVisible, error: error, parked: self.parked, parkedSet: self.parkedSet)
-        }
-    }
-
     /// Runs a batch transaction; `body` hands back, once done, the last batch's work. A COMMIT
     /// that fails after it (a constraint checked at commit, `DEFERRABLE INITIALLY DEFERRED`) is
     /// blamed on that batch like a handler error (`commitFailure`).
@@ -241,25 +216,6 @@ extension ProjectionRunner {
             guard let work = committing, let failure = Self.commitFailure(error, of: work, cancelled: Task.isCancelled) else { throw error }
             throw failure
         }
-    }
-
-    /// A COMMIT the server refused (it rolled back) for a reason in the data: a deferred
-    /// constraint or constraint trigger. Isolation then finds the event (it checks each event's
-    /// deferred constraints before going on). Nil for a lost connection (whether it committed is
-    /// unknown), a transient error (retried as is), or shutdown.
-    static func commitFailure(_ error: PostgresError, of work: BatchWork, cancelled: Bool) -> BatchFailure? {
-        guard !cancelled, error.sqlState != nil, !error.isConnectionLost, !error.isTransient, error.sqlState != "55P03", let last = work.events.last else { return nil }
-        var failure = work.failure(HandlerError(event: last, error: error))
-        failure.transactionStart = work.transactionStart
-        return failure
-    }
-
-    /// A batch's pipeline that was sent and whose results were not read yet.
-    struct SentBatch {
-        var ticket: PipelineTicket
-        var work: BatchWork
-        /// For each statement, the index of the event it belongs to.
-        var owners: [Int]
     }
 
     /// Sends a `StatementProjection`'s statements for the batch, its gap audit rows and the
@@ -337,12 +293,6 @@ extension ProjectionRunner {
         try await tx.execute(pipeline, discardingResults: true)
     }
 
-    typealias StatementList = Result<[ProjectionStatement], HandlerError>
-
-    static func statements(of projection: any StatementProjection, for event: PersistedEvent) -> StatementList {
-        Result { try projection.statements(for: event) }.mapError { HandlerError(event: event, error: $0) }
-    }
-
     /// Reads the batch after `position` on the read-ahead connection; a failure is a value, so
     /// that it never rolls back the transaction the main connection is applying.
     private func readAhead(after position: Int64, scan: Int, limit: Int, on reader: PostgresConnection) async -> Result<Batch, any Error> {
@@ -386,15 +336,5 @@ extension ProjectionRunner {
         }
         let (sql, parameters) = self.checkpoints.advanceStatement(self.name, to: position, token: token, status: status)
         pipeline.append(sql, parameters)
-    }
-}
-
-extension HandlerError {
-    /// `error` as the handler error of one of `events`: the handler's own `HandlerError`, else one
-    /// for the last event (the default batch handler stops at the failing one, so isolation finds
-    /// it exactly).
-    static func wrapping(_ error: any Error, in events: [PersistedEvent]) -> HandlerError {
-        if let handlerError = error as? HandlerError { return handlerError }
-        return HandlerError(event: events[events.count - 1], error: error)
     }
 }
