@@ -46,7 +46,7 @@ struct ExactlyOnceTests {
         print("exactly-once: \(committed) committed, \(rolledBack.count) rolled back, \(audited.count) audited")
     }
 
-    @Test("an append held open for 5 s: later events wait for it, status shows the gap, then all exactly once")
+    @Test("an append held open until the runner is seen waiting on it: later events wait, status shows the gap, then all exactly once")
     func slowTransactionIsWaitedFor() async throws {
         let db = try await projectionDatabase("held_open")
         let running = try RunningWorker(db, [CounterProjection(name: "counter")])
@@ -54,11 +54,16 @@ struct ExactlyOnceTests {
         let fast = try await db.connect()
         let observer = try await db.connect()
         let (heldSignal, held) = AsyncStream.makeStream(of: Int64.self)
+        // Held until the test has seen the runner wait (a fixed hold would race a slow start on
+        // a loaded machine), and at least a second.
+        let (releaseSignal, release) = AsyncStream.makeStream(of: Void.self)
+        defer { release.finish() }  // a failing expectation below must not leave it open
         let slowCommit = Task {
             try await slow.transaction { tx in
                 let result = try await EventStore().append(OrderWorkload.events(orderID: "slow", lines: 0), expected: .noStream, in: tx)
                 held.yield(result.globalPositions[0])
-                try await Task.sleep(for: .seconds(5))
+                try await Task.sleep(for: .seconds(1))
+                for await _ in releaseSignal { break }
             }
         }
         var iterator = heldSignal.makeAsyncIterator()
@@ -74,6 +79,7 @@ struct ExactlyOnceTests {
         #expect(status.summary.contains("waiting on gap \(gap) held by pid \(pid)"))
         #expect(try await checkpoint("counter", on: observer) < gap)
         #expect(try await CounterProjection.numbers("counter", on: observer).n == 0)
+        release.yield()
         try await slowCommit.value
         try await eventually("everything applied after the commit") {
             try await checkpoint("counter", on: observer) == later.last!
