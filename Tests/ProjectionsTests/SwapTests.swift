@@ -55,7 +55,8 @@ struct SwapTests {
         let swapPID = await swapConnection.backendPID  // read now: the connection is busy while the swap waits
         let swap = Task {
             var warned: Set<String> = []
-            try await monitor.check(on: swapConnection, warned: &warned)
+            var done: Set<String> = []
+            try await monitor.check(on: swapConnection, warned: &warned, done: &done)
         }
         // The swap found v2 ready (at the head, as far as v1) and now waits for v1's row.
         try await eventually("the swap waits for the predecessor's checkpoint row") {
@@ -75,8 +76,13 @@ struct SwapTests {
         // Once v2 has caught up with what v1 served, the next look swaps.
         try await Self.setCheckpoint("swap_v2", newer, on: connection)
         var warned: Set<String> = []
-        try await monitor.check(on: swapConnection, warned: &warned)
+        var done: Set<String> = []
+        try await monitor.check(on: swapConnection, warned: &warned, done: &done)
         #expect(try await Self.retired("swap_v1", on: connection), "v2 caught up with v1: the swap happens")
+        // `drop` of the retired v1 deletes its row; the monitor, having swapped, leaves it gone.
+        try await connection.query("DELETE FROM consumer_checkpoints WHERE consumer_name = 'swap_v1'")
+        try await monitor.check(on: swapConnection, warned: &warned, done: &done)
+        #expect(try await connection.query("SELECT count(*) FROM consumer_checkpoints WHERE consumer_name = 'swap_v1'")[0].decode(Int64.self, at: 0) == 0)
         await batch.close()
         await swapConnection.close()
         await connection.close()

@@ -23,18 +23,23 @@ struct SwapMonitor: Sendable {
     func run() async {
         guard !self.successors.isEmpty else { return }
         var warned: Set<String> = []
+        var done: Set<String> = []
         let periodic = PeriodicTask(
             role: "Swap monitor", interval: .seconds(1), pool: self.pool, backoff: self.options.reconnectBackoff,
             logger: self.logger)
-        await periodic.run { connection in try await self.check(on: connection, warned: &warned) }
+        await periodic.run { connection in try await self.check(on: connection, warned: &warned, done: &done) }
     }
 
-    /// One look: swaps every successor that is ready.
-    func check(on connection: PostgresConnection, warned: inout Set<String>) async throws {
+    /// One look: swaps every successor that is ready. `done`: the successors seen to serve
+    /// their views already, never looked at again by this instance (after `drop` of the
+    /// retired predecessor its row is gone, and a swap would create it again).
+    func check(on connection: PostgresConnection, warned: inout Set<String>, done: inout Set<String>) async throws {
         let publications = Publications(schema: self.options.schema, projections: self.projections)
         let retired = try await publications.retired(on: connection)
         for successor in self.successors {
             let predecessor = successor.replaces!
+            guard !done.contains(successor.name) else { continue }
+            if retired[predecessor] != nil { done.insert(successor.name) }
             guard retired[predecessor] == nil, retired[successor.name] == nil else { continue }
             guard try await publications.isReady(successor.name, replacing: predecessor, batchSize: self.options.batchSize, on: connection)
             else { continue }
@@ -42,6 +47,7 @@ struct SwapMonitor: Sendable {
                 let clock = ContinuousClock()
                 let started = clock.now
                 let result = try await publications.swap(successor, replacing: predecessor, batchSize: self.options.batchSize, on: connection)
+                if result != .notReady { done.insert(successor.name) }
                 if result == .swapped {
                     self.logger.info(
                         "Swapped the published views to the successor; the predecessor is retired.",
