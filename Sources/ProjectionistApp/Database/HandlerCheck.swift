@@ -17,38 +17,35 @@ struct HandlerCheck: Sendable {
         var refused: [(path: String, line: Int?, text: String)] = []
         var accepted = 0
         for (index, projection) in try self.configuration.sqlProjections().enumerated() {
+            let line = self.configuration.projections[index].line
+            /// Parses one statement under a savepoint; a refusal is recorded under `path`.
+            func parse(_ sql: String, types: [UInt32], path: String, what: String) async throws -> Bool {
+                try await tx.query("SAVEPOINT projectionist_handler_check")
+                do {
+                    try await tx.connection.parse(sql, types: types)
+                    try await tx.query("RELEASE SAVEPOINT projectionist_handler_check")
+                    return true
+                } catch let error as PostgresError where error.code == .server {
+                    try await tx.query("ROLLBACK TO SAVEPOINT projectionist_handler_check")
+                    refused.append(
+                        (path, line, "projection \(projection.name), \(what): the server refuses its SQL: \(error.message)"
+                            + (error.sqlState.map { " [\($0)]" } ?? "")))
+                    return false
+                }
+            }
             for eventType in projection.handlers.keys.sorted() {
                 let statements = projection.handlers[eventType]!
                 for (position, statement) in statements.enumerated() {
-                    try await tx.query("SAVEPOINT projectionist_handler_check")
-                    do {
-                        try await tx.connection.parse(
-                            statement.rewritten.sql, types: statement.rewritten.names.map { SQLProjection.parameterTypes[$0]! })
-                        try await tx.query("RELEASE SAVEPOINT projectionist_handler_check")
-                        accepted += 1
-                    } catch let error as PostgresError where error.code == .server {
-                        try await tx.query("ROLLBACK TO SAVEPOINT projectionist_handler_check")
-                        let path = "projections[\(index)].handlers.\(eventType)" + (statements.count > 1 ? "[\(position)]" : "")
-                        refused.append(
-                            (path, self.configuration.projections[index].line, "projection \(projection.name), handler \(eventType): the server refuses its SQL: \(error.message)"
-                                + (error.sqlState.map { " [\($0)]" } ?? "")))
-                    }
+                    let path = "projections[\(index)].handlers.\(eventType)" + (statements.count > 1 ? "[\(position)]" : "")
+                    let types = statement.rewritten.names.map { SQLProjection.parameterTypes[$0]! }
+                    if try await parse(statement.rewritten.sql, types: types, path: path, what: "handler \(eventType)") { accepted += 1 }
                 }
             }
             // reset_aggregate too (not counted: it is no handler), with its two text parameters.
             let resets = projection.resetAggregateStatements
             for (position, statement) in resets.enumerated() {
-                try await tx.query("SAVEPOINT projectionist_handler_check")
-                do {
-                    try await tx.connection.parse(statement.sql, types: statement.names.map { _ in PostgresType.text })
-                    try await tx.query("RELEASE SAVEPOINT projectionist_handler_check")
-                } catch let error as PostgresError where error.code == .server {
-                    try await tx.query("ROLLBACK TO SAVEPOINT projectionist_handler_check")
-                    let path = "projections[\(index)].reset_aggregate" + (resets.count > 1 ? "[\(position)]" : "")
-                    refused.append(
-                        (path, self.configuration.projections[index].line, "projection \(projection.name), reset_aggregate: the server refuses its SQL: \(error.message)"
-                            + (error.sqlState.map { " [\($0)]" } ?? "")))
-                }
+                let path = "projections[\(index)].reset_aggregate" + (resets.count > 1 ? "[\(position)]" : "")
+                _ = try await parse(statement.sql, types: statement.names.map { _ in PostgresType.text }, path: path, what: "reset_aggregate")
             }
         }
         let advice = ". Fix the handler SQL (nothing was changed)"

@@ -79,13 +79,9 @@ public enum DeadLetterRetry {
 
     /// `unit`'s parked aggregates, in the order they were parked (by their first parked position).
     public static func parkedAggregates(unit: String, schema: Schema, on connection: some PostgresQuerying) async throws -> [AggregateKey] {
-        try await connection.query(
-            """
-            SELECT aggregate_type, aggregate_id FROM \(schema.deadLettersTable.quoted)
-            WHERE consumer_name = $1 AND status = 'parked' AND aggregate_type IS NOT NULL AND aggregate_id IS NOT NULL
-            GROUP BY aggregate_type, aggregate_id ORDER BY min(global_position)
-            """, [unit]
-        ).map { AggregateKey(type: try $0.decode(String.self, at: 0), id: try $0.decode(String.self, at: 1)) }
+        // The runner's parked set (each aggregate with its first parked position), in that order.
+        let parked = try await DeadLetterStore(schema: schema).parked(unit, version: 0, on: connection)
+        return parked.first.sorted { ($0.value, $0.key) < ($1.value, $1.key) }.map(\.key)
     }
 
     /// The longest delay between two retries of an aggregate by `dueAggregates`.
