@@ -10,6 +10,10 @@ let package = Package(
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "Encryption", targets: ["Encryption"]),
+        // For the benchmark in Benchmarks/, a package of its own: the command line as a library,
+        // and the fixtures it shares with the tests.
+        .library(name: "ProjectionistApp", targets: ["ProjectionistApp"]),
+        .library(name: "TestSupport", targets: ["TestSupport"]),
     ],
     dependencies: [  // lower bounds = the versions we verified against
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
@@ -27,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CMalloc"),  // glibc's <malloc.h>: arena limit and trimming
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .plugin(name: "GitCommitPlugin", capability: .buildTool(), path: "Sources/GitCommitPlugin"),
+        .target(name: "BuildInfo", plugins: ["GitCommitPlugin"]),  // the version, and the commit built from
         .target(name: "EventStore", dependencies: ["Postgres"]),
         .target(name: "Encryption", dependencies: ["Postgres", "EventStore", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -40,7 +46,7 @@ let package = Package(
         .target(
             name: "ProjectionistApp",
             dependencies: [
-                "Postgres", "EventStore", "Projections", "Systemd", "Encryption",
+                "Postgres", "EventStore", "Projections", "Systemd", "Encryption", "BuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -50,6 +56,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),  // HTTPParserError, handled as Hummingbird does
             ]),
         .executableTarget(
             name: "projectionist",
@@ -70,22 +77,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(name: "projectionist-demo", dependencies: ["Postgres", "TestSupport"]),
-        .executableTarget(
-            name: "projectionist-bench",
-            dependencies: [
-                "Postgres", "EventStore", "Projections", "ProjectionistApp", "Encryption", "TestSupport",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
-            ]),
         .target(
             name: "TestSupport",
             dependencies: ["Postgres", "EventStore", "Projections", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
-        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "EventStore", "Postgres", "TestSupport"]),
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport"]),
+        // What a test needs (a server, time of its own); scripts/test selects by these tags.
+        .target(name: "TestTraits", path: "Tests/TestTraits"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport", "TestTraits"]),
+        .testTarget(name: "EncryptionTests", dependencies: ["Encryption", "EventStore", "Postgres", "TestSupport", "TestTraits"]),
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "Postgres", "Projections", "TestSupport", "TestTraits"]),
         .testTarget(
             name: "ProjectionsTests",
             dependencies: [
-                "Projections", "EventStore", "Postgres", "Encryption", "TestSupport",
+                "Projections", "EventStore", "Postgres", "Encryption", "TestSupport", "TestTraits",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .testTarget(
@@ -96,7 +99,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "ProjectionistTests",
-            dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "Encryption", "TestSupport"]),
+            dependencies: ["ProjectionistApp", "Projections", "EventStore", "Postgres", "Encryption", "TestSupport", "BuildInfo", "TestTraits"]),
     ]
 )
 

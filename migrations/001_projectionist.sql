@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS "events" (
     UNIQUE (aggregate_type, aggregate_id, aggregate_version)
 );
 
--- Aggregate stream reads.
+-- Stream reads.
 CREATE INDEX IF NOT EXISTS "idx_events_aggregate"
     ON "events" (aggregate_type, aggregate_id, aggregate_version);
 
@@ -36,7 +36,8 @@ CREATE INDEX IF NOT EXISTS "idx_events_correlation"
 CREATE INDEX IF NOT EXISTS "idx_events_aggregate_type_position"
     ON "events" (aggregate_type, global_position);
 
--- Aggregate heads: the current version of each aggregate, for O(1) version checks on append.
+-- Heads: the current version of each stream, reserved by every append (row-locked
+-- until commit), so versions stay unique.
 CREATE TABLE IF NOT EXISTS "aggregate_heads" (
     aggregate_type TEXT NOT NULL,
     aggregate_id TEXT NOT NULL,

@@ -11,14 +11,16 @@ public struct EventStore: Sendable {
     }
 
     /// The columns every read selects, in `PersistedEvent(row:)`'s order.
-    static let columns = (["global_position"] + PersistedEvent.columns).joined(separator: ", ")
+    /// `global_position` and the columns a `PersistedEvent` is decoded from, in this store's layout.
+    var columns: String { (["global_position"] + PersistedEvent.columns(self.layout)).joined(separator: ", ") }
+    var layout: EventLayout { self.configuration.layout }
 
     // MARK: - Append
 
     /// Appends `events` (all of one aggregate) after checking `expected` against the
     /// aggregate's head, in the caller's transaction: nothing is visible until it commits.
     ///
-    /// One statement does it all: it reserves the versions in `aggregate_heads` (row-locked
+    /// One statement does it all: it reserves the versions in the heads table (row-locked
     /// until commit, so concurrent writers of one aggregate serialise there), inserts the events
     /// with consecutive versions in order, and notifies when a channel is configured.
     ///
@@ -75,29 +77,31 @@ public struct EventStore: Sendable {
     /// The one statement of an append. Parameters: $1 type, $2 id, $3 count, $4 expected version,
     /// $5 notify channel, then 10 per event.
     func appendStatement(_ events: [Event], expected: ExpectedVersion) -> (String, [any PostgresEncodable]) {
-        let heads = self.configuration.aggregateHeadsTable.quoted
+        let heads = self.configuration.headsTable.quoted
+        let layout = self.configuration.layout
+        let (type, id, version) = (layout.typeColumn, layout.idColumn, layout.versionColumn)
         let reserve: String
         switch expected {
         case .noStream, .exact(0):
             // A plain INSERT: if the head exists (or another writer is creating it) this waits for
             // that writer and then fails with a unique violation, which is the conflict.
             reserve = """
-                INSERT INTO \(heads) AS h (aggregate_type, aggregate_id, aggregate_version, updated_at)
-                VALUES ($1, $2, $3::bigint, now()) RETURNING h.aggregate_version
+                INSERT INTO \(heads) AS h (\(type), \(id), \(version), updated_at)
+                VALUES ($1, $2, $3::bigint, now()) RETURNING h.\(version) AS version
                 """
         case .exact:
             reserve = """
-                UPDATE \(heads) AS h SET aggregate_version = h.aggregate_version + $3::bigint, updated_at = now()
-                WHERE h.aggregate_type = $1 AND h.aggregate_id = $2 AND h.aggregate_version = $4::bigint
-                RETURNING h.aggregate_version
+                UPDATE \(heads) AS h SET \(version) = h.\(version) + $3::bigint, updated_at = now()
+                WHERE h.\(type) = $1 AND h.\(id) = $2 AND h.\(version) = $4::bigint
+                RETURNING h.\(version) AS version
                 """
         case .any:
             reserve = """
-                INSERT INTO \(heads) AS h (aggregate_type, aggregate_id, aggregate_version, updated_at)
+                INSERT INTO \(heads) AS h (\(type), \(id), \(version), updated_at)
                 VALUES ($1, $2, $3::bigint, now())
-                ON CONFLICT (aggregate_type, aggregate_id)
-                DO UPDATE SET aggregate_version = h.aggregate_version + EXCLUDED.aggregate_version, updated_at = now()
-                RETURNING h.aggregate_version
+                ON CONFLICT (\(type), \(id))
+                DO UPDATE SET \(version) = h.\(version) + EXCLUDED.\(version), updated_at = now()
+                RETURNING h.\(version) AS version
                 """
         }
         var expectedVersion: Int64 = 0
@@ -133,19 +137,19 @@ public struct EventStore: Sendable {
         let sql = """
             WITH head AS (\(reserve)),
             inserted AS (
-                INSERT INTO \(events) (aggregate_type, aggregate_id, aggregate_version, event_id, event_type,
+                INSERT INTO \(events) (\(type), \(id), \(version), event_id, event_type,
                     event_version, payload, metadata, trace_id, correlation_id, causation_id, created_at)
-                SELECT $1, $2, head.aggregate_version - $3::bigint + v.ord, v.event_id, v.event_type, v.event_version,
+                SELECT $1, $2, head.version - $3::bigint + v.ord, v.event_id, v.event_type, v.event_version,
                     v.payload, v.metadata, v.trace_id, v.correlation_id, v.causation_id, coalesce(v.created_at, now())
                 FROM head, (VALUES \(rows.joined(separator: ", ")))
                     AS v(ord, event_id, event_type, event_version, payload, metadata, trace_id, correlation_id,
                          causation_id, created_at)
                 ORDER BY v.ord
-                RETURNING global_position, aggregate_version, created_at
+                RETURNING global_position, \(version) AS version, created_at
             )
-            SELECT global_position, aggregate_version, created_at FROM inserted
+            SELECT global_position, version, created_at FROM inserted
             \(notify)
-            ORDER BY aggregate_version
+            ORDER BY version
             """
         return (sql, parameters)
     }
@@ -164,10 +168,13 @@ public struct EventStore: Sendable {
 
     // MARK: - Reads
 
-    /// The aggregate's current version from `aggregate_heads` (0 when it does not exist).
+    /// The aggregate's (stream's) current version from the heads table (0 when it does not exist).
     public func currentVersion(type: String, id: String, on database: some PostgresQuerying) async throws -> Int64 {
         let result = try await database.query(
-            "SELECT aggregate_version FROM \(self.configuration.aggregateHeadsTable.quoted) WHERE aggregate_type = $1 AND aggregate_id = $2",
+            """
+            SELECT \(self.layout.versionColumn) FROM \(self.configuration.headsTable.quoted)
+            WHERE \(self.layout.typeColumn) = $1 AND \(self.layout.idColumn) = $2
+            """,
             [type, id])
         return try result.first?.decode(Int64.self, at: 0) ?? 0
     }
@@ -179,11 +186,11 @@ public struct EventStore: Sendable {
     ) async throws -> AggregateStream {
         let result = try await database.query(
             """
-            SELECT \(Self.columns) FROM \(self.configuration.eventsTable.quoted)
-            WHERE aggregate_type = $1 AND aggregate_id = $2
-              AND ($3::bigint IS NULL OR aggregate_version >= $3::bigint)
-              AND ($4::bigint IS NULL OR aggregate_version <= $4::bigint)
-            ORDER BY aggregate_version
+            SELECT \(self.columns) FROM \(self.configuration.eventsTable.quoted)
+            WHERE \(self.layout.typeColumn) = $1 AND \(self.layout.idColumn) = $2
+              AND ($3::bigint IS NULL OR \(self.layout.versionColumn) >= $3::bigint)
+              AND ($4::bigint IS NULL OR \(self.layout.versionColumn) <= $4::bigint)
+            ORDER BY \(self.layout.versionColumn)
             """, [type, id, from, to])
         return AggregateStream(aggregateType: type, aggregateID: id, events: try result.map(PersistedEvent.init(row:)))
     }
@@ -194,7 +201,7 @@ public struct EventStore: Sendable {
     {
         let result = try await database.query(
             """
-            SELECT \(Self.columns) FROM \(self.configuration.eventsTable.quoted)
+            SELECT \(self.columns) FROM \(self.configuration.eventsTable.quoted)
             WHERE global_position > $1 ORDER BY global_position LIMIT $2
             """, [position, Int64(limit)])
         return try result.map(PersistedEvent.init(row:))

@@ -27,59 +27,6 @@ public enum Migration {
         QualifiedName.quoteIdentifier("idx_\(table.name)_\(suffix)")
     }
 
-    static func eventStoreSQL(_ schema: Schema) -> String {
-        let events = schema.eventsTable
-        let heads = schema.aggregateHeadsTable
-        return """
-            -- Events: append-only, one row per event. global_position comes from a sequence with
-            -- CACHE 1 (the default), which the daemon's exact gap handling relies on.
-            CREATE TABLE IF NOT EXISTS \(events.quoted) (
-                global_position BIGSERIAL PRIMARY KEY,
-                aggregate_type TEXT NOT NULL,
-                aggregate_id TEXT NOT NULL,
-                aggregate_version BIGINT NOT NULL,
-                event_id UUID NOT NULL UNIQUE,
-                event_type TEXT NOT NULL,
-                event_version INT NOT NULL DEFAULT 1,
-                payload BYTEA NOT NULL,
-                trace_id TEXT,
-                correlation_id TEXT,
-                causation_id TEXT,
-                metadata JSONB,
-                created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-                UNIQUE (aggregate_type, aggregate_id, aggregate_version)
-            );
-
-            -- Aggregate stream reads.
-            CREATE INDEX IF NOT EXISTS \(index(events, "aggregate"))
-                ON \(events.quoted) (aggregate_type, aggregate_id, aggregate_version);
-
-            -- Event type queries.
-            CREATE INDEX IF NOT EXISTS \(index(events, "event_type"))
-                ON \(events.quoted) (event_type, global_position);
-
-            -- Correlation tracking.
-            CREATE INDEX IF NOT EXISTS \(index(events, "correlation"))
-                ON \(events.quoted) (correlation_id) WHERE correlation_id IS NOT NULL;
-
-            -- Scoped sequential reads (aggregate_type + global_position).
-            CREATE INDEX IF NOT EXISTS \(index(events, "aggregate_type_position"))
-                ON \(events.quoted) (aggregate_type, global_position);
-
-            -- Aggregate heads: the current version of each aggregate, for O(1) version checks on append.
-            CREATE TABLE IF NOT EXISTS \(heads.quoted) (
-                aggregate_type TEXT NOT NULL,
-                aggregate_id TEXT NOT NULL,
-                aggregate_version BIGINT NOT NULL,
-                updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
-                PRIMARY KEY (aggregate_type, aggregate_id)
-            );
-
-            CREATE INDEX IF NOT EXISTS \(index(heads, "updated"))
-                ON \(heads.quoted) (updated_at);
-            """
-    }
-
     static func workerSQL(_ schema: Schema) -> String {
         let checkpoints = schema.checkpointsTable
         let gaps = schema.gapSkipsTable

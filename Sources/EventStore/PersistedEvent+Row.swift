@@ -2,12 +2,15 @@ import Postgres
 
 extension PersistedEvent {
     /// The `events` columns a `PersistedEvent` is decoded from besides `global_position`, in the
-    /// order `init(row:from:globalPosition:)` reads them. Select them as they are or each inside
-    /// an expression of the same type (e.g. a `CASE`).
-    public static let columns = [
-        "aggregate_type", "aggregate_id", "aggregate_version", "event_id", "event_type", "event_version", "payload",
-        "metadata", "trace_id", "correlation_id", "causation_id", "created_at",
-    ]
+    /// order `init(row:from:globalPosition:)` reads them: the layout's three identity columns,
+    /// then the rest. Select them as they are or each inside an expression of the same type
+    /// (e.g. a `CASE`).
+    public static func columns(_ layout: EventLayout) -> [String] {
+        layout.identityColumns + [
+            "event_id", "event_type", "event_version", "payload", "metadata", "trace_id", "correlation_id", "causation_id",
+            "created_at",
+        ]
+    }
 
     /// Decodes the event at `globalPosition` from `row`, whose column `offset` holds the first of
     /// `columns` and the next ones the rest, in order.
@@ -17,7 +20,8 @@ extension PersistedEvent {
             do {
                 return try row.decode(at: offset + index)
             } catch var error as PostgresError {
-                error.message = "events.\(Self.columns[index]): \(error.message)"
+                let names = zip(Self.columns(.aggregate), Self.columns(.stream)).map { $0 == $1 ? $0 : "\($0)/\($1)" }
+                error.message = "events.\(names[index]): \(error.message)"
                 throw error
             }
         }

@@ -3,7 +3,12 @@ import Postgres
 /// The names of every table and object Projectionist uses, with the defaults of docs/reference.md.
 public struct Schema: Sendable, Hashable {
     public var eventsTable = QualifiedName(name: "events")
-    public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")
+    /// The events table's identity columns and heads table: `aggregate_*` (default) or `stream_*`.
+    public var layout = EventLayout.aggregate
+    /// The heads table (`aggregate_heads`, or `stream_heads` for the stream layout).
+    public var headsTable = QualifiedName(name: "aggregate_heads")
+    /// How the migration creates the events table: plain (default) or range-partitioned.
+    public var partitioning = EventPartitioning.none
     public var checkpointsTable = QualifiedName(name: "consumer_checkpoints")
     public var gapSkipsTable = QualifiedName(name: "consumer_gap_skips")
     public var deadLettersTable = QualifiedName(name: "consumer_dead_letters")
@@ -27,18 +32,13 @@ public struct Schema: Sendable, Hashable {
 
     /// The event store's part of the names.
     public var eventStore: EventStoreConfiguration {
-        EventStoreConfiguration(eventsTable: self.eventsTable, aggregateHeadsTable: self.aggregateHeadsTable)
-    }
-
-    /// The position sequence of the events table, as `pg_get_serial_sequence` finds it.
-    public var eventsSequenceLookup: String {
-        "pg_get_serial_sequence(\(self.eventsTable.regclassLiteral), 'global_position')"
+        EventStoreConfiguration(eventsTable: self.eventsTable, layout: self.layout, headsTable: self.headsTable)
     }
 
     /// Every schema named by a qualified table name, once, in order.
     var schemas: [String] {
         var seen: [String] = []
-        for name in [self.eventsTable, self.aggregateHeadsTable, self.checkpointsTable, self.gapSkipsTable, self.deadLettersTable] {
+        for name in [self.eventsTable, self.headsTable, self.checkpointsTable, self.gapSkipsTable, self.deadLettersTable] {
             if let schema = name.schema, !seen.contains(schema) { seen.append(schema) }
         }
         return seen

@@ -30,6 +30,10 @@ public actor PostgresConnection {
     /// What users of a shared connection noted as done on it (e.g. a projection's statements
     /// prepared), so that it is done once per connection, not once per borrow.
     public private(set) var preparedKeys: Set<String> = []
+    /// Set by the notice receiver when the server ended the session outside a statement (a
+    /// FATAL error arriving on an idle connection, as `pg_terminate_backend` sends it). The
+    /// server closes the socket only after that, so this is known before libpq sees end of file.
+    private let sessionEnded = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
 
     /// Notes `key` as done on this connection (see `preparedKeys`).
     public func notePrepared(_ key: String) { self.preparedKeys.insert(key) }
@@ -40,6 +44,7 @@ public actor PostgresConnection {
         self.configuration = configuration
         self.executor = ConnectionExecutor(label: "projectionist.postgres.connection")
         self.wakeDescriptor = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        self.sessionEnded.initialize(to: false)
     }
 
     /// How many connections this process has open now (the daemon's `open connections` gauge).
@@ -52,6 +57,7 @@ public actor PostgresConnection {
             Self.open.subtract(1, ordering: .relaxed)
         }
         if self.wakeDescriptor >= 0 { Glibc.close(self.wakeDescriptor) }
+        self.sessionEnded.deallocate()
     }
 
     /// Opens a connection.
@@ -89,7 +95,13 @@ public actor PostgresConnection {
             throw error
         }
         // NOTICEs (e.g. "relation already exists, skipping") would go to stderr; they are not errors.
-        PQsetNoticeProcessor(connection, { _, _ in }, nil)
+        // An error outside a statement reaches libpq's notice path too: a FATAL one ends the session.
+        PQsetNoticeReceiver(
+            connection,
+            { context, result in
+                guard let context, let result, let severity = PQresultErrorField(result, CLibPQ_DIAG_SEVERITY_NONLOCALIZED) else { return }
+                if ["FATAL", "PANIC"].contains(String(cString: severity)) { context.assumingMemoryBound(to: Bool.self).pointee = true }
+            }, UnsafeMutableRawPointer(self.sessionEnded))
         self.handle = connection
         Self.open.add(1, ordering: .relaxed)
         self.canceller.replace(handle: PQgetCancel(connection))
@@ -117,9 +129,10 @@ public actor PostgresConnection {
     }
 
     /// Whether the server end is still there, without a round trip: reads whatever arrived on the
-    /// idle socket (a terminated backend's FATAL message and end of file) and says whether libpq
-    /// still considers the connection usable. A pool asks this before lending an idle connection,
-    /// so that a backend ended while idle costs no borrower a failed statement.
+    /// idle socket (a terminated backend's FATAL message, then end of file) and says whether the
+    /// session goes on: no FATAL message came and libpq still considers the connection usable. A
+    /// pool asks this before lending an idle connection, so that a backend ended while idle costs
+    /// no borrower a failed statement, even when its socket is not closed yet.
     public func isAliveWhileIdle() -> Bool {
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
         let socket = PQsocket(handle)
@@ -130,8 +143,8 @@ public actor PostgresConnection {
             // libpq's socket is non-blocking: this reads what is there and returns.
             if PQconsumeInput(handle) == 0 { return false }
         }
-        self.collectNotifications()
-        return PQstatus(handle) == CONNECTION_OK
+        self.collectNotifications()  // parses what arrived: a FATAL message sets `sessionEnded`
+        return PQstatus(handle) == CONNECTION_OK && !self.sessionEnded.pointee
     }
 
     /// The server process id serving this connection (`pg_backend_pid()`).

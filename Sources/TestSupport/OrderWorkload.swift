@@ -2,7 +2,7 @@ import EventStore
 import Foundation
 import Postgres
 
-// The seed's Order domain: payloads, a version-guarded order_overview_v1 projection, an event
+// The getting-started guide's Order domain: payloads, a version-guarded order_overview_v1 projection, an event
 // generator and an oracle computed from the committed events.
 
 public struct OrderPlaced: Codable, Sendable {

@@ -54,7 +54,8 @@ public final class PgBouncer: @unchecked Sendable {
         while true {  // the free port may be taken before pgbouncer binds it: then try another
             let bouncer = try self.launch(database: database, poolMode: poolMode, defaultPoolSize: defaultPoolSize)
             do {
-                try await bouncer.waitUntilReady(timeout: .seconds(10))
+                // Readiness, not a time bound: a server loaded by the parallel tests took 7 s to answer it.
+                try await bouncer.waitUntilReady(timeout: .seconds(30))
                 return bouncer
             } catch {
                 let portTaken = bouncer.log.contains("Address already in use")

@@ -3,7 +3,7 @@ import Foundation
 import Postgres
 import Projections
 
-/// The seed's order_overview_v1 in Swift: version-guarded, so re-delivery changes nothing.
+/// The getting-started order_overview_v1 in Swift: version-guarded, so re-delivery changes nothing.
 public struct OrderOverviewProjection: StatementProjection {
     public let name: String
     public init(name: String = "order_overview_v1") { self.name = name }

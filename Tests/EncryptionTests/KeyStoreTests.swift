@@ -3,9 +3,10 @@ import Encryption
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct KeyStoreTests {
+@Suite(.database, .timeLimit(.minutes(2))) struct KeyStoreTests {
     @Test("the migration applies twice (psql), with eventsalsa's columns, checks and indexes", arguments: [
         KeyStore.defaultTable, QualifiedName(schema: "Crypto Keys", name: "subject_keys"), QualifiedName(name: "keys"),
     ])

@@ -3,10 +3,11 @@ import Encryption
 import EventStore
 import Foundation
 import Postgres
+import TestTraits
 import Testing
 
 /// Encrypted fields in a layout of the application's own (`EncryptedFieldMapping`).
-@Suite struct MappedFieldTests {
+@Suite(.database) struct MappedFieldTests {
     static func event(_ payload: String, aggregateID: String = "o1", position: Int64 = 1) -> PersistedEvent {
         PersistedEvent(
             globalPosition: position, aggregateType: "Order", aggregateID: aggregateID, aggregateVersion: 1, eventID: UUID(),

@@ -3,9 +3,10 @@ import Encryption
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct PayloadDecryptorTests {
+@Suite(.database, .timeLimit(.minutes(2))) struct PayloadDecryptorTests {
     struct Setup {
         let connection: PostgresConnection
         let keyring: SystemKeyring

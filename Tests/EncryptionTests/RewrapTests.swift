@@ -3,9 +3,10 @@ import Encryption
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2))) struct RewrapTests {
+@Suite(.database, .timeLimit(.minutes(2))) struct RewrapTests {
     @Test("rewrap to a new active system key: dry run counts, batches, then all decrypts with the old key gone; events untouched")
     func rewrapToNewSystemKey() async throws {
         let (_, connection) = try await Fixtures.database()

@@ -2,13 +2,39 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 func orderEvent(_ id: String, _ type: String = "OrderPlaced", payload: String = "{}") -> Event {
     Event(aggregateType: "Order", aggregateID: id, eventType: type, payload: Array(payload.utf8))
 }
 
-@Suite(.timeLimit(.minutes(1)))
+/// The event store's tables in each layout the Swift `EventStore` writes: eventsalsa/store's
+/// aggregate columns, its stream columns, and stream columns over a RANGE-partitioned table
+/// (60 ranges of 4 positions here, so appends cross ranges; no UNIQUE constraint there: the heads
+/// table alone keeps versions unique).
+enum StoreLayout: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case aggregate, stream, streamPartitioned
+
+    var schema: Schema {
+        var schema = Schema()
+        if self != .aggregate {
+            schema.layout = .stream
+            schema.headsTable = EventLayout.stream.defaultHeadsTable
+        }
+        if self == .streamPartitioned { schema.partitioning = .native(size: 4, initial: 60) }
+        return schema
+    }
+
+    var store: EventStore { EventStore(self.schema.eventStore) }
+    var testDescription: String { self.rawValue }
+
+    func database(_ label: String) async throws -> TestDatabase {
+        try await TestDatabase.migrated("\(label)_\(self.rawValue)", schema: self.schema)
+    }
+}
+
+@Suite(.database, .timeLimit(.minutes(1)))
 struct AppendTests {
     let store = EventStore()
 
@@ -16,9 +42,10 @@ struct AppendTests {
         try await connection.query("SELECT count(*) FROM events")[0].decode(Int64.self, at: 0)
     }
 
-    @Test("noStream creates; a second noStream is a conflict and writes nothing")
-    func noStream() async throws {
-        let db = try await TestDatabase.migrated("nostream")
+    @Test("noStream creates; a second noStream is a conflict and writes nothing", arguments: StoreLayout.allCases)
+    func noStream(_ layout: StoreLayout) async throws {
+        let store = layout.store
+        let db = try await layout.database("nostream")
         let connection = try await db.connect()
         let result = try await connection.transaction { tx in
             try await store.append([orderEvent("o1"), orderEvent("o1", "OrderLineAdded")], expected: .noStream, in: tx)
@@ -34,9 +61,10 @@ struct AppendTests {
         #expect(try await store.currentVersion(type: "Order", id: "o1", on: connection) == 2)
     }
 
-    @Test("exact(n) with a stale n is a conflict naming the actual version; a right n appends")
-    func exact() async throws {
-        let db = try await TestDatabase.migrated("exact")
+    @Test("exact(n) with a stale n is a conflict naming the actual version; a right n appends", arguments: StoreLayout.allCases)
+    func exact(_ layout: StoreLayout) async throws {
+        let store = layout.store
+        let db = try await layout.database("exact")
         let connection = try await db.connect()
         try await connection.transaction { tx in try await store.append([orderEvent("o1")], expected: .noStream, in: tx) }
         let error = try await #require(throws: EventStoreError.self) {
@@ -56,9 +84,10 @@ struct AppendTests {
         #expect(try await count(connection) == 2)
     }
 
-    @Test("any always appends, creating the aggregate if needed")
-    func any() async throws {
-        let db = try await TestDatabase.migrated("any")
+    @Test("any always appends, creating the aggregate if needed", arguments: StoreLayout.allCases)
+    func any(_ layout: StoreLayout) async throws {
+        let store = layout.store
+        let db = try await layout.database("any")
         let connection = try await db.connect()
         for round in 1...3 {
             let result = try await connection.transaction { tx in
@@ -67,6 +96,9 @@ struct AppendTests {
             #expect(result.events.map(\.aggregateVersion) == [Int64(round * 2 - 1), Int64(round * 2)])
         }
         #expect(try await count(connection) == 6)
+        if layout == .streamPartitioned {
+            #expect(try await connection.query("SELECT count(DISTINCT tableoid) FROM events")[0].decode(Int64.self, at: 0) == 2)
+        }
     }
 
     @Test("empty and mixed appends are refused before the database is touched")
@@ -86,9 +118,10 @@ struct AppendTests {
         #expect(try await count(connection) == 0)
     }
 
-    @Test("a duplicate event id is its own error")
-    func duplicateEventID() async throws {
-        let db = try await TestDatabase.migrated("dupid")
+    @Test("a duplicate event id is its own error (a partitioned table has no UNIQUE constraint on it)", arguments: [StoreLayout.aggregate, .stream])
+    func duplicateEventID(_ layout: StoreLayout) async throws {
+        let store = layout.store
+        let db = try await layout.database("dupid")
         let connection = try await db.connect()
         var event = orderEvent("o1")
         try await connection.transaction { tx in try await store.append([event], expected: .noStream, in: tx) }
@@ -99,9 +132,10 @@ struct AppendTests {
         #expect(error.code == .duplicateEventID)
     }
 
-    @Test("every field round-trips through append and read")
-    func fields() async throws {
-        let db = try await TestDatabase.migrated("fields")
+    @Test("every field round-trips through append and read", arguments: StoreLayout.allCases)
+    func fields(_ layout: StoreLayout) async throws {
+        let store = layout.store
+        let db = try await layout.database("fields")
         let connection = try await db.connect()
         let created = Date(timeIntervalSince1970: 1_750_000_000.5)
         let event = Event(

@@ -2,9 +2,10 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ConcurrentAppendTests {
     struct Attempt: Sendable {
         var expected: Int64
@@ -12,10 +13,10 @@ struct ConcurrentAppendTests {
         var error: EventStoreError?
     }
 
-    @Test("8 writers racing with exact(current): one winner per version, losers get the conflict, no holes")
-    func eightWriters() async throws {
-        let db = try await TestDatabase.migrated("race")
-        let store = EventStore()
+    @Test("8 writers racing with exact(current): one winner per version, losers get the conflict, no holes", .serialized, arguments: StoreLayout.allCases)
+    func eightWriters(_ layout: StoreLayout) async throws {
+        let db = try await layout.database("race")
+        let store = layout.store
         let setup = try await db.connect()
         try await setup.transaction { tx in try await store.append([orderEvent("hot")], expected: .noStream, in: tx) }
         let attempts = try await withThrowingTaskGroup(of: [Attempt].self) { group in
@@ -57,10 +58,10 @@ struct ConcurrentAppendTests {
         #expect(try await store.currentVersion(type: "Order", id: "hot", on: setup) == Int64(wins.count + 1))
     }
 
-    @Test("noStream racing on a new aggregate: exactly one writer creates it")
-    func createRace() async throws {
-        let db = try await TestDatabase.migrated("createrace")
-        let store = EventStore()
+    @Test("noStream racing on a new aggregate: exactly one writer creates it", .serialized, arguments: StoreLayout.allCases)
+    func createRace(_ layout: StoreLayout) async throws {
+        let db = try await layout.database("createrace")
+        let store = layout.store
         let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<8 {
                 group.addTask {

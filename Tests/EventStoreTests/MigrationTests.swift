@@ -2,6 +2,7 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// Runs psql against a database, as an operator applying the generated file would.
@@ -12,7 +13,7 @@ func psql(_ connectionString: String, file: String) throws -> (status: Int32, ou
 /// The repository's root, found from this file's path.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct MigrationTests {
     @Test("the generated SQL applies with psql to an empty database, twice", arguments: [false, true])
     func appliesTwice(qualified: Bool) async throws {
@@ -20,7 +21,7 @@ struct MigrationTests {
         schema.notifyTrigger = true
         if qualified {
             schema.eventsTable = try QualifiedName(parsing: "store.events")
-            schema.aggregateHeadsTable = try QualifiedName(parsing: "store.aggregate_heads")
+            schema.headsTable = try QualifiedName(parsing: "store.aggregate_heads")
             schema.checkpointsTable = try QualifiedName(parsing: "worker.checkpoints")
             schema.gapSkipsTable = try QualifiedName(parsing: "worker.gap_skips")
             schema.deadLettersTable = try QualifiedName(parsing: "worker.dead_letters")

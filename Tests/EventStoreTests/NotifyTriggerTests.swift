@@ -2,11 +2,12 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// The notify trigger the migration installs, with channel names the configuration accepts
 /// and with ones it refuses (a library caller can still pass those to `Migration.sql`).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct NotifyTriggerTests {
     /// Migrates a fresh database with the trigger on `channel` (on a session with
     /// `standard_conforming_strings` as given), LISTENs on it, appends one event and returns the

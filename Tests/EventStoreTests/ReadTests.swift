@@ -2,9 +2,10 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ReadTests {
     let store = EventStore()
 
@@ -80,7 +81,7 @@ struct ReadTests {
         let appended = try await connection.transaction { tx in
             try await store.append([orderEvent("r1"), orderEvent("r1", "OrderLineAdded")], expected: .noStream, in: tx)
         }
-        let columns = PersistedEvent.columns.joined(separator: ", ")
+        let columns = PersistedEvent.columns(.aggregate).joined(separator: ", ")
         let rows = try await connection.query(
             "SELECT 'ignored', global_position * 10, \(columns) FROM events ORDER BY global_position")
         let decoded = try rows.map { row in
@@ -97,7 +98,7 @@ struct ReadTests {
     func qualifiedNames() async throws {
         var schema = Schema()
         schema.eventsTable = try QualifiedName(parsing: "es.Event Log")
-        schema.aggregateHeadsTable = try QualifiedName(parsing: "es.heads")
+        schema.headsTable = try QualifiedName(parsing: "es.heads")
         let db = try await TestDatabase.migrated("qualified", schema: schema)
         let connection = try await db.connect()
         let store = EventStore(schema.eventStore)
@@ -107,7 +108,7 @@ struct ReadTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct NotifyTests {
     func collect(_ listener: PostgresConnection, for duration: Duration) async throws -> [String] {
         try await withThrowingTaskGroup(of: [String]?.self) { group in

@@ -2,9 +2,10 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct WorkloadTests {
     @Test("Seeder writes in bulk exactly the orders OrderWorkload.order(n) builds")
     func seederMatchesWorkload() async throws {

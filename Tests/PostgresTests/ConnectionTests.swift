@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ConnectionTests {
     @Test("pg_terminate_backend: the next call fails as connection lost, a new connection works")
     func terminatedBackend() async throws {
@@ -21,7 +22,7 @@ struct ConnectionTests {
         #expect(try await fresh.query("SELECT 1")[0].decode(Int32.self, at: 0) == 1)
     }
 
-    @Test("eight connections in pg_sleep(1) at once finish in under 3 s: the cooperative pool is never blocked")
+    @Test("eight connections in pg_sleep(1) at once finish in under 3 s: the cooperative pool is never blocked", .runsAlone(.timed))
     func noBlockingOfTheCooperativePool() async throws {
         let db = try await TestDatabase.fresh("sleepers")
         var connections: [PostgresConnection] = []

@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ErrorTests {
     @Test("a unique violation surfaces as 23505 with the constraint name")
     func uniqueViolation() async throws {

@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .runsAlone(.timed), .timeLimit(.minutes(1)))
 struct NotificationTests {
     @Test("a NOTIFY from another connection arrives on the listener's sequence")
     func receivesNotify() async throws {

@@ -1,11 +1,12 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// Session features that break behind pgbouncer 1.18 in transaction pooling: the daemon must not
 /// rely on them through it. Each test pins the behaviour, so a change of pgbouncer shows here.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct PgBouncerLimitsTests {
     @Test("a named prepared statement belongs to the server connection, not to the client")
     func preparedStatements() async throws {

@@ -3,10 +3,11 @@ import Glibc
 import Postgres
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// The `PgBouncer` fixture (pgbouncer 1.18, transaction pooling) and what our client does through it.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct PgBouncerTests {
     @Test("a transaction through pgbouncer runs pipelines of unnamed parameterised statements, two in flight")
     func pipelineInTransaction() async throws {
@@ -91,7 +92,7 @@ struct PgBouncerTests {
         #expect(try await bQuery.value == 2)
     }
 
-    @Test("set_config(..., true) in a transaction holds for that transaction only, and the server enforces it")
+    @Test("set_config(..., true) in a transaction holds for that transaction only, and the server enforces it", .runsAlone(.timed))
     func localSettings() async throws {
         let db = try await TestDatabase.fresh("pgblocal")
         let bouncer = try await PgBouncer.start(for: db)

@@ -1,9 +1,10 @@
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// Several pipelines in flight on one connection: sent before the previous one's results are read.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct PipelineInFlightTests {
     @Test("two pipelines in flight in one transaction: both apply in send order; results read in any order")
     func twoInFlight() async throws {

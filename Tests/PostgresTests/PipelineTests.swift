@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct PipelineTests {
     @Test("10,000 parameterized INSERTs in one pipeline land completely and in order")
     func tenThousandInOrder() async throws {

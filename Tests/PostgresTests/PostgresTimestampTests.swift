@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct PostgresTimestampTests {
     /// `i`-th value: every kind of microsecond digit from 1998 to 2026, then the edges of the range.
     static let values = """

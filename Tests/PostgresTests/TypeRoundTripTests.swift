@@ -1,9 +1,10 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct TypeRoundTripTests {
     @Test("every supported type round-trips in binary and in text results, NULLs included")
     func roundTrips() async throws {

@@ -1,11 +1,13 @@
+import EventStore
 import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// `reset NAME --aggregate TYPE/ID`: one aggregate's rows rebuilt up to the checkpoint, which stays.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .timeLimit(.minutes(3)))
 struct AggregateResetCommandTests {
     @Test("reset --aggregate rebuilds exactly that aggregate up to the checkpoint, passes over its dead letters, leaves the checkpoint; a failure rolls back")
     func rebuildsOneAggregate() async throws {
@@ -47,7 +49,7 @@ struct AggregateResetCommandTests {
         defer { fixture.remove() }
         let o1 = try await appendOrder("o1", on: fixture.connection)
         let partition = try await fixture.connection.query(
-            "SELECT \(WorkUnit.partitionExpression(count: "2"))::int FROM (SELECT 'Order'::text AS aggregate_type, 'o1'::text AS aggregate_id) a"
+            "SELECT \(WorkUnit.partitionExpression(count: "2", layout: .aggregate))::int FROM (SELECT 'Order'::text AS aggregate_type, 'o1'::text AS aggregate_id) a"
         )[0].decode(Int32.self, at: 0)
         try await fixture.checkpoint("split#\(partition)/2", at: o1[2])
         try await fixture.checkpoint("split#\(1 - partition)/2", at: 0)
@@ -76,7 +78,7 @@ struct AggregateResetCommandTests {
         let db = try await TestDatabase.fresh("agg_reset_check")
         let config = TemporaryFile.write(
             """
-            \(daemonConfigPrelude(db))
+            \(TestDaemonConfig(db).yaml)
             projections:
               - name: p
                 setup: CREATE TABLE IF NOT EXISTS p (id text PRIMARY KEY)

@@ -37,14 +37,14 @@ struct CommandLineDescription {
         }
     }
 
-    /// nil for `-h`/`--help`, which every command has.
+    /// nil for `-h`/`--help` and `--version`, which every command has (docs/reference.md says so once).
     private static func argument(_ json: [String: Any]) -> Argument? {
         let defaultValue = json["defaultValue"] as? String
         if json["kind"] as? String == "positional" {
             return Argument(token: (json["valueName"] as? String ?? "?").uppercased(), defaultValue: defaultValue)
         }
         let preferred = (json["preferredName"] as? [String: Any])?["name"] as? String ?? "?"
-        return preferred == "help" ? nil : Argument(token: "--\(preferred)", defaultValue: defaultValue)
+        return ["help", "version"].contains(preferred) ? nil : Argument(token: "--\(preferred)", defaultValue: defaultValue)
     }
 
     struct DescriptionError: Error, CustomStringConvertible {

@@ -2,12 +2,13 @@ import Foundation
 import Postgres
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// `database.max_connections` against the real daemon: every server connection `run` holds
 /// (batches, read-ahead, LISTEN, leases, head probe, lag sampler, `/status`) is counted, by the
 /// role the daemon logs in as, in `pg_stat_activity`.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.database, .runsAlone(.manyProjections), .timeLimit(.minutes(4)))
 struct ConnectionBudgetTests {
     /// A database owned by a role of its own (so `pg_stat_activity.usename` picks out the daemon's
     /// backends), with the schema migrated by that role.
@@ -44,21 +45,11 @@ struct ConnectionBudgetTests {
                   Ticked: UPDATE counts SET n = n + 1 WHERE name = 'c\(index)'
             """
         }
-        return TemporaryFile.write(
-            """
-            database:
-              url: "\(setup.daemonURL)"
-              startup_timeout: 10s
-            \(maxConnections.map { "  max_connections: \($0)" } ?? "")
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-              batch_size: \(batchSize)
-            metrics:
-              listen: \(listen)
-            projections:
-            \(projections.joined(separator: "\n"))
-            """)
+        var config = TestDaemonConfig(
+            url: setup.daemonURL, worker: "  batch_size: \(batchSize)", listen: listen, projections: projections.joined(separator: "\n"))
+        config.startupTimeout = "10s"
+        config.database = maxConnections.map { "  max_connections: \($0)" } ?? ""
+        return config.write()
     }
 
     /// The daemon's backends right now.

@@ -1,11 +1,12 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// `dead-letters list|retry|discard` against dead letters written as the runner writes them,
 /// with a projection that counts applied events (an event applied twice shows).
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .timeLimit(.minutes(3)))
 struct DeadLetterCommandTests {
     /// o1 and o2 (4 events each: placed, 2 lines, confirmed), and a checkpoint at the head.
     static func setUp(_ label: String, orders: [String] = ["o1", "o2"]) async throws -> (DeadLetterFixture, Int64) {

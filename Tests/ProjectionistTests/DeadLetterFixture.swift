@@ -31,7 +31,7 @@ struct DeadLetterFixture {
         }
         let config = TemporaryFile.write(
             """
-            \(daemonConfigPrelude(db))
+            \(TestDaemonConfig(db).yaml)
             projections:
               - name: counts
                 on_error: park

@@ -1,10 +1,11 @@
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// `projectionist-demo`, the writers `scripts/demo` runs, on a database that already has orders.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct DemoWriterTests {
     static var demo: URL { ProjectionistProcess.executable.deletingLastPathComponent().appendingPathComponent("projectionist-demo") }
 

@@ -2,12 +2,13 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// Two daemons on one database with different projection lists: every unit has an owner among
 /// the instances configuring it, each event is applied once per projection, each daemon warns
 /// about the other's list, and `status` notes a unit that no live instance configures.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .timeLimit(.minutes(3)))
 struct DifferentProjectionListsTests {
     static func config(_ db: TestDatabase, _ names: [String]) -> String {
         let handler = "INSERT INTO applied (projection, position) VALUES ($projection, $global_position)"
@@ -22,20 +23,9 @@ struct DifferentProjectionListsTests {
                   OrderConfirmed: \(handler)
             """
         }
-        return TemporaryFile.write(
-            """
-            database:
-              url: "\(db.connectionString)"
-              startup_timeout: 10s
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-              lease_ttl: 2s
-            metrics:
-              listen: ""
-            projections:
-            \(projections.joined(separator: "\n"))
-            """)
+        var config = TestDaemonConfig(db, worker: "  lease_ttl: 2s", projections: projections.joined(separator: "\n"))
+        config.startupTimeout = "10s"
+        return config.write()
     }
 
     @Test("daemons running [shared, only_a] and [shared, only_b]: all three applied exactly once, both warn, status notes only_b once its daemon stopped")

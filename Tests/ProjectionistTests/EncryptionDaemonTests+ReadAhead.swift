@@ -13,21 +13,9 @@ extension EncryptionDaemonTests {
     func destroyedWhileReadAhead() async throws {
         let db = try await TestDatabase.fresh("encahead")
         let (directory, keys) = try Self.keyDirectory(["k1"])
-        let config = TemporaryFile.write(
-            """
-            database:
-              url: "\(db.connectionString)"
-              startup_timeout: 5s
-            worker:
-              batch_size: 2
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-            metrics:
-              listen: ""
-            encryption:
-              system_keys: \(directory)
-              active_key: k1
-            projections:
+        let config = TestDaemonConfig(
+            db, worker: "  batch_size: 2", sections: "encryption:\n  system_keys: \(directory)\n  active_key: k1",
+            projections: """
               - name: order_emails
                 aggregate_types: [Order]
                 decrypt: true
@@ -37,7 +25,8 @@ extension EncryptionDaemonTests {
                   OrderPlaced:
                     - SELECT pg_sleep(CASE WHEN $aggregate_id = 'o3' THEN 3 ELSE 0 END)
                     - INSERT INTO order_emails (order_id, email) VALUES ($aggregate_id, $payload->>'customer_email')
-            """)
+            """
+        ).write()
         defer { TemporaryFile.remove(config); try? FileManager.default.removeItem(atPath: directory) }
         let migrate = try await ProjectionistProcess.run(["migrate", "--config", config])
         #expect(migrate.status == 0, "\(migrate.stderr)")

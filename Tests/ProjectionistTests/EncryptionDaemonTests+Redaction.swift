@@ -29,7 +29,7 @@ extension EncryptionDaemonTests {
         }
         return TemporaryFile.write(
             """
-            \(daemonConfigPrelude(db, listen: "127.0.0.1:\(port)"))
+            \(TestDaemonConfig(db, listen: "127.0.0.1:\(port)").yaml)
             encryption:
               system_keys: \(keys)
               active_key: k1

@@ -5,11 +5,12 @@ import Foundation
 import Glibc
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// The daemon's side of encryption: `decrypt: true`, crypto-shredding and a rebuild, re-wrapping,
 /// and the keyrings refused at start. Every test drives the built executable against a real server.
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.database, .timeLimit(.minutes(3)), .serialized)
 struct EncryptionDaemonTests {
     static let scope = "customer-pii"
 
@@ -32,18 +33,9 @@ struct EncryptionDaemonTests {
 
     /// - Parameter decrypt: the projection's `decrypt:` value, YAML (indented for its entry).
     static func config(_ db: TestDatabase, keys: String, active: String, decrypt: String = "true", encryption: Bool = true) -> String {
-        TemporaryFile.write(
-            """
-            database:
-              url: "\(db.connectionString)"
-              startup_timeout: 5s
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-            metrics:
-              listen: ""
-            \(encryption ? "encryption:\n  system_keys: \(keys)\n  active_key: \(active)\n  key_cache_size: 2\n  key_cache_lifetime: 1h" : "")
-            projections:
+        TestDaemonConfig(
+            db, sections: encryption ? "encryption:\n  system_keys: \(keys)\n  active_key: \(active)\n  key_cache_size: 2\n  key_cache_lifetime: 1h" : "",
+            projections: """
               - name: order_emails
                 aggregate_types: [Order]
                 on_error: skip
@@ -55,7 +47,8 @@ struct EncryptionDaemonTests {
                     INSERT INTO order_emails (order_id, customer_id, email, version)
                     VALUES ($aggregate_id, $payload->>'customer_id', $payload->>'customer_email', $aggregate_version)
                     ON CONFLICT (order_id) DO NOTHING
-            """)
+            """
+        ).write()
     }
 
     /// Appends an OrderPlaced whose customer email is encrypted under the customer's active key

@@ -4,11 +4,12 @@ import Postgres
 import ProjectionistApp
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// A deployment switching from eventsalsa/worker: its tables and checkpoints stay, `migrate`
 /// adds what Projectionist needs, and the runtime carries on where the worker stopped.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct EventsalsaWorkerSwitchTests {
     /// A database as eventsalsa/worker leaves it: its tables (the generator's DDL), the
     /// checkpoint of consumer `counter` and one stale-gap record of its own (written the way

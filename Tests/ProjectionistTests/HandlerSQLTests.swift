@@ -1,20 +1,22 @@
 import Foundation
 import Glibc
 import Postgres
+import Projections
 @testable import ProjectionistApp
 import TestSupport
+import TestTraits
 import Testing
 
 /// Broken handler SQL is found before it runs: `migrate` and `check` have the server parse every
 /// handler statement, and `wait` stops at a projection that failed.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct HandlerSQLTests {
     static func config(_ db: TestDatabase, handlers: String, setup: String = "CREATE TABLE IF NOT EXISTS seen (order_id text PRIMARY KEY)")
         -> String
     {
         TemporaryFile.write(
             """
-            \(daemonConfigPrelude(db))
+            \(TestDaemonConfig(db).yaml)
             projections:
               - name: fine
                 setup: CREATE TABLE IF NOT EXISTS fine (n bigint)
@@ -126,8 +128,8 @@ struct HandlerSQLTests {
     @Test("the failure wait reports: the first failed unit among those not there yet, with partition, position and error")
     func failureMessage() {
         let rows = [
-            StatusReport.Row(name: "p", partition: "0/2", position: 10, lag: 0, state: "idle"),
-            StatusReport.Row(name: "p", partition: "1/2", position: 4, lag: 6, state: "failed", error: "boom [23514]"),
+            StatusReport.Row(name: "p", partition: "0/2", position: 10, lag: 0, state: .idle),
+            StatusReport.Row(name: "p", partition: "1/2", position: 4, lag: 6, state: .failed, error: "boom [23514]"),
         ]
         #expect(WaitCommand.failure(rows)?.hasPrefix("projection p (partition 1/2) is failed at position 4: boom [23514].") == true)
         #expect(WaitCommand.failure([rows[0]]) == nil)

@@ -3,9 +3,10 @@ import Postgres
 @testable import ProjectionistApp
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct MigrateCommandTests {
     @Test("migrate on a live database never deadlocks appends (it takes the event store's locks in the writers' order)")
     func migrateUnderWriters() async throws {

@@ -3,18 +3,19 @@ import Foundation
 import Postgres
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// `on_error: park` end to end: the daemon parks an order whose event breaks a foreign key, the
 /// operator lists, retries and discards its dead letters while daemons run, across kill -9,
 /// partitions and two instances.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.database, .timeLimit(.minutes(4)))
 struct ParkingDaemonTests {
     /// Orders reference a customer; an order's lines count up and log their positions (a
     /// double or out-of-order apply shows).
     static func config(_ db: TestDatabase, partitions: Int = 1, retryParked: String? = nil) -> String {
         TemporaryFile.write(
-            daemonConfigPrelude(db, worker: "  batch_size: 50") + """
+            TestDaemonConfig(db, worker: "  batch_size: 50").yaml + """
 
                 projections:
                   - name: orders

@@ -3,16 +3,17 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct PartitionTests {
     @Test("the partition hash: every event in exactly one partition, one aggregate in one, values pinned across versions")
     func hash() async throws {
         let db = try await TestDatabase.migrated("partition_hash")
         let connection = try await db.connect()
         _ = try await Seeder.seedOrders(500, on: connection)
-        let expression = WorkUnit.partitionExpression(count: "4")
+        let expression = WorkUnit.partitionExpression(count: "4", layout: .aggregate)
         let row = try await connection.query(
             """
             SELECT count(*), count(DISTINCT \(expression)),
@@ -28,7 +29,7 @@ struct PartitionTests {
         // md5(aggregate_type || '/' || aggregate_id), top bit cleared, modulo N (computed
         // independently: md5('Order/o1') starts c7de1589, 'Order/o2' b12693f1, 'Refund/r-7' ffb217da).
         let pinned = try await connection.query(
-            "SELECT \(WorkUnit.partitionExpression(count: "$1")) FROM (VALUES (1, 'Order', 'o1'), (2, 'Order', 'o2'), (3, 'Refund', 'r-7')) AS e(n, aggregate_type, aggregate_id) ORDER BY n",
+            "SELECT \(WorkUnit.partitionExpression(count: "$1", layout: .aggregate)) FROM (VALUES (1, 'Order', 'o1'), (2, 'Order', 'o2'), (3, 'Refund', 'r-7')) AS e(n, aggregate_type, aggregate_id) ORDER BY n",
             [Int32(7)]
         ).map { try $0.decode(Int32.self, at: 0) }
         #expect(pinned == [1, 2, 2])

@@ -4,11 +4,12 @@ import Postgres
 import ProjectionistApp
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// Keeps docs/reference.md true: each of its tables is compared with what the code accepts or
 /// creates, in both directions (nothing undocumented, nothing documented that does not exist).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ReferenceTests {
     let document: ReferenceDocument
 

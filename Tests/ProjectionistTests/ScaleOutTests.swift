@@ -3,30 +3,20 @@ import Foundation
 import Glibc
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 /// Several `projectionist run` processes with one configuration on one database, each test
 /// asserting that every event was applied exactly once by a non-idempotent projection (one
 /// `applied` row per application, no version guard).
-@Suite(.timeLimit(.minutes(3)), .serialized)
+@Suite(.database, .runsAlone(.severalDaemons), .timeLimit(.minutes(3)), .serialized)
 struct ScaleOutTests {
     /// A configuration with the counting projection in `partitions` units.
     static func config(_ connection: String, partitions: Int, pooling: String = "session", batchSize: Int = 200) -> String {
         let handler = "INSERT INTO applied (projection, position) VALUES ($projection, $global_position)"
-        return TemporaryFile.write(
-            """
-            database:
-              url: "\(connection)"
-              startup_timeout: 10s
-              pooling: \(pooling)
-            worker:
-              poll_interval: 100ms
-              max_poll_interval: 500ms
-              batch_size: \(batchSize)
-              lease_ttl: 2s
-            metrics:
-              listen: ""
-            projections:
+        var config = TestDaemonConfig(
+            url: connection, pooling: pooling, worker: "  batch_size: \(batchSize)\n  lease_ttl: 2s",
+            projections: """
               - name: counted
                 partitions: \(partitions)
                 aggregate_types: [Order]
@@ -36,6 +26,8 @@ struct ScaleOutTests {
                   OrderLineAdded: \(handler)
                   OrderConfirmed: \(handler)
             """)
+        config.startupTimeout = "10s"
+        return config.write()
     }
 
     /// The daemons under test, stopped (SIGKILL, then SIGCONT for a frozen one) when the test ends.

@@ -11,7 +11,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("unit-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent("projectionist.service").path
-        try unit.replacingOccurrences(of: "/usr/local/bin/projectionist", with: ProjectionistProcess.executable.path)
+        try unit.replacingOccurrences(of: "/usr/bin/projectionist", with: ProjectionistProcess.executable.path)
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -3,9 +3,10 @@ import Foundation
 import Postgres
 @testable import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct CheckpointStoreTests {
     /// Our own schema, and eventsalsa/worker's tables after `migrate` added ours to them.
     static func database(workerMade: Bool) async throws -> TestDatabase {

@@ -4,11 +4,12 @@ import Postgres
 @testable import Projections
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// `ConnectionPool` against the real server: the budget, cancellation, connections that broke,
 /// and a role's connection limit.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct ConnectionPoolTests {
     /// Counts shared by the borrowing tasks.
     final class Tally: Sendable {

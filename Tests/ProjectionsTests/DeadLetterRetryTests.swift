@@ -3,10 +3,11 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// The library side of retrying parked aggregates, as the daemon's `retry_parked` calls it.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct DeadLetterRetryTests {
     /// Logs every event it applies; an order listed in `retry_poison` fails (22012), one in
     /// `retry_transient` fails with a serialization failure (40001, transient).

@@ -6,11 +6,12 @@ import Postgres
 import Projections
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// Swift projections and encrypted payloads: `decryptsPayloads` hands every handler the
 /// decrypted event; `PersistedEvent.decrypted(with:on:)` decrypts on demand.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct DecryptionTests {
     /// Records each OrderPlaced's payload as its handler saw it.
     struct Recorder: Projection {

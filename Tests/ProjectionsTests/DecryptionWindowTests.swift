@@ -6,12 +6,13 @@ import Postgres
 import Projections
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// A `keys destroy` that commits after a batch was decrypted and before its events are applied
 /// (while a failing event is retried, or while a batch read ahead waits its turn): the events
 /// apply with that subject's fields `null`, never with the plaintext decrypted earlier.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct DecryptionWindowTests {
     /// Whether the gated event may apply yet, and how often its handler was called.
     final class Gate: Sendable {

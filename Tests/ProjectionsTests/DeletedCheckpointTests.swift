@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// A runner whose checkpoint row went (`reset` into a new partition layout, `drop`) while it
-/// runs never recreates the row: it stops that unit and says why (issue 18, defect 2).
-@Suite(.timeLimit(.minutes(2)))
+/// runs never recreates the row: it stops that unit and says why.
+@Suite(.database, .timeLimit(.minutes(2)))
 struct DeletedCheckpointTests {
     @Test("a checkpoint row deleted under a running runner is not recreated, nothing is re-applied, and the unit reports failed")
     func deletedUnderRunner() async throws {

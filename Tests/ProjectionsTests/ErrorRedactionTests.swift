@@ -3,12 +3,13 @@ import EventStore
 import Foundation
 import Postgres
 import TestSupport
+import TestTraits
 import Testing
 
 @testable import Projections
 
 /// `ErrorRedaction` on errors the real server raises with a value in them.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct ErrorRedactionTests {
     static let secret = "alice@blocked.example"
 

@@ -3,9 +3,10 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .timeLimit(.minutes(3)))
 struct ExactlyOnceTests {
     @Test("4 writers, 2,000 appends, ~10% rolled back: read model = oracle, counter exact, rollbacks audited")
     func concurrentWritersWithRollbacks() async throws {

@@ -3,10 +3,11 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// The runner's failure paths that review found defective, each against the real server.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct FailurePathTests {
     /// A projection that handles only `Poison` events (so the events around them are out of
     /// scope), failing on each with division by zero. Each attempt draws from the sequence
@@ -26,7 +27,7 @@ struct FailurePathTests {
     }
 
     @Test(
-        "a poison event alone in its batch, after an out-of-scope or a dead position: stop parks before it, skip dead-letters it (defect 1)",
+        "a poison event alone in its batch, after an out-of-scope or a dead position: stop parks before it, skip dead-letters it",
         arguments: ["out of scope", "dead"])
     func poisonAlone(_ before: String) async throws {
         let db = try await projectionDatabase("poison_alone")
@@ -105,7 +106,7 @@ struct FailurePathTests {
     }
 
     @Test(
-        "serialization failures and deadlocks raised in handlers, also wrapped in HandlerError, are retried with backoff, never dead-lettered (defect 3)",
+        "serialization failures and deadlocks raised in handlers, also wrapped in HandlerError, are retried with backoff, never dead-lettered",
         arguments: [("40001", false), ("40001", true), ("40P01", true)])
     func transientHandlerErrors(_ sqlState: String, _ wrap: Bool) async throws {
         let db = try await projectionDatabase("flaky")
@@ -125,7 +126,7 @@ struct FailurePathTests {
         #expect(try await connection.query("SELECT last_value FROM flaky_flaky")[0].decode(Int64.self, at: 0) > 6)
     }
 
-    @Test("a handler waiting on a lock past lock_timeout (55P03) is retried until the lock is free, never dead-lettered (defect 3)")
+    @Test("a handler waiting on a lock past lock_timeout (55P03) is retried until the lock is free, never dead-lettered")
     func lockTimeout() async throws {
         let db = try await projectionDatabase("lock_timeout")
         let connection = try await db.connect()
@@ -153,7 +154,7 @@ struct FailurePathTests {
         #expect(try await connection.query("SELECT n FROM locked")[0].decode(Int32.self, at: 0) == 1)
     }
 
-    @Test("a standby that stops leaves the owner's state alone (defect 4)")
+    @Test("a standby that stops leaves the owner's state alone")
     func standbyStopKeepsOwnerState() async throws {
         let db = try await projectionDatabase("standby_stop")
         let connection = try await db.connect()
@@ -177,7 +178,7 @@ struct FailurePathTests {
         #expect(try await connection.query("SELECT state FROM consumer_checkpoints WHERE consumer_name = 'counter'")[0].decode(String.self, at: 0) == "stopped")
     }
 
-    @Test("the read-ahead connection killed again and again during catch-up: the owner's connection and its batches carry on (defect 7)")
+    @Test("the read-ahead connection killed again and again during catch-up: the owner's connection and its batches carry on")
     func readAheadFailures() async throws {
         let db = try await projectionDatabase("read_ahead")
         let connection = try await db.connect()
@@ -221,7 +222,7 @@ struct FailurePathTests {
 }
 
 /// Catch-up with several pipelines in flight: a failing batch while the next one is already sent.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct PipelinesInFlightCatchUpTests {
     @Test("a poison event deep in a catch-up, with and without pipelines in flight: every other event once, the poison dead-lettered", arguments: [true, false])
     func poisonWithPipelinesInFlight(_ inFlight: Bool) async throws {

@@ -3,9 +3,10 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .runsAlone(.chaos), .timeLimit(.minutes(3)))
 struct FailureTests {
     @Test("backends terminated repeatedly during a 20,000-event catch-up, worker cancelled and restarted: counter exact")
     func terminationsAndRestarts() async throws {

@@ -4,13 +4,14 @@ import Postgres
 @testable import Projections
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// The fencing step every batch transaction opens with (`CheckpointStore.lock`), against the
 /// real server: a newer owner waits for the old owner's open batch, and after it raised the
 /// token the old owner can never commit; a frozen owner's transaction is ended by the server
 /// or by the new owner.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .runsAlone(.timed), .timeLimit(.minutes(1)))
 struct FencingTests {
     let store = CheckpointStore()
 

@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// A runner that fails before it ever committed records `failed` and its error in its row, so
-/// that `status` shows why (issue 18, defect 11).
-@Suite(.timeLimit(.minutes(2)))
+/// that `status` shows why.
+@Suite(.database, .timeLimit(.minutes(2)))
 struct FirstBatchFailureTests {
     @Test(
         "a projection failing on its first event (stop), or whose SQL cannot be prepared, records failed and the error in its row and on the board",

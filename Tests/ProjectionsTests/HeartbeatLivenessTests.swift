@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// A runner whose heartbeat waits on a locked checkpoint row (`reset` holds it during its SQL)
-/// waits on the server: it is alive, and the watchdog and `/healthz` go on (issue 18, defect 6).
-@Suite(.timeLimit(.minutes(2)))
+/// waits on the server: it is alive, and the watchdog and `/healthz` go on.
+@Suite(.database, .runsAlone(.timed), .timeLimit(.minutes(2)))
 struct HeartbeatLivenessTests {
     @Test("an idle runner stays responsive while another transaction holds its checkpoint row past the heartbeat interval")
     func heartbeatBlockedByRowLock() async throws {

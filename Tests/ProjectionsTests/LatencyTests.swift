@@ -3,12 +3,13 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// Tests where time is the behaviour (a gap must not stall, a slow projection must not delay
 /// the others). scripts/test runs this suite on its own after the others, so the parallel load
 /// of the rest of the suite does not decide their bounds.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.database, .runsAlone(.timed), .serialized, .timeLimit(.minutes(2)))
 struct LatencyTests {
     @Test("a rolled-back append followed by a committed one: applied within 1 s, not after a timeout")
     func rollbackGapDoesNotStall() async throws {

@@ -3,12 +3,13 @@ import Foundation
 import Postgres
 @testable import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// Several workers (instances) on one database, in this process: they share the units through
 /// leases, every event is applied exactly once, and an instance whose lease was taken never
 /// commits again.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct LeaseTests {
     static func options(_ instance: UUID = UUID()) -> RuntimeOptions {
         testOptions {

@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// `on_error: park`: a failing event parks its aggregate (it and the aggregate's later events
 /// become dead letters, in order), every other aggregate goes on, the checkpoint reaches the head.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.database, .timeLimit(.minutes(3)))
 struct ParkingTests {
     /// Orders reference a customer (a foreign key); an order's lines count up and log their
     /// positions, so that an event applied twice or out of order shows.
@@ -141,7 +142,7 @@ struct ParkingTests {
         // Each letter sits in the unit its aggregate hashes to.
         let expectedUnits = try await connection.query(
             """
-            SELECT d.global_position, 'porders#' || \(WorkUnit.partitionExpression(count: "4")) || '/4'
+            SELECT d.global_position, 'porders#' || \(WorkUnit.partitionExpression(count: "4", layout: .aggregate)) || '/4'
             FROM consumer_dead_letters d
             """
         ).map { (try $0.decode(Int64.self, at: 0), try $0.decode(String.self, at: 1)) }

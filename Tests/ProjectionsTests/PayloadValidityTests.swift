@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// A payload that is not one JSON document fails the event's handler (`on_error`); it is never
-/// applied as a shorter document (issue 18, defect 10).
-@Suite(.timeLimit(.minutes(2)))
+/// applied as a shorter document.
+@Suite(.database, .timeLimit(.minutes(2)))
 struct PayloadValidityTests {
     @Test("a NUL byte inside a payload: skip dead-letters that event and applies the rest")
     func nulInPayload() async throws {

@@ -3,11 +3,12 @@ import Postgres
 @testable import Projections
 import Synchronization
 import TestSupport
+import TestTraits
 import Testing
 
 /// `PeriodicTask`'s pacing against a real server: a borrow that succeeds followed by the same
 /// failure must not start the backoff over.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .runsAlone(.timed), .timeLimit(.minutes(1)))
 struct PeriodicTaskTests {
     struct TickFailed: Error {}
 

@@ -3,9 +3,10 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct RuntimeTests {
     @Test("a scoped projection reaches the head with other aggregate types interleaved")
     func scoped() async throws {

@@ -3,6 +3,7 @@ import Foundation
 import Postgres
 @testable import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 @Suite struct SQLParameterScannerTests {
@@ -50,7 +51,7 @@ import Testing
     }
 }
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct SQLProjectionTests {
     @Test("a SQL projection binds every named parameter with its type")
     func everyParameter() async throws {

@@ -2,10 +2,11 @@ import EventStore
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-/// Units catching up together read the log once between them, not once each (issue 19).
-@Suite(.timeLimit(.minutes(3)))
+/// Units catching up together read the log once between them, not once each.
+@Suite(.database, .runsAlone(.manyProjections), .timeLimit(.minutes(3)))
 struct SharedReadingTests {
     @Test("20 projections (scoped, unscoped, partitioned) catching up together from 0 read about one log's worth of rows, each exactly once")
     func oneReadForAll() async throws {

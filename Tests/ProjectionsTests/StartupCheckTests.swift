@@ -2,11 +2,12 @@ import EventStore
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct StartupCheckTests {
-    @Test("a migrated database passes; a missing events column is named", arguments: PersistedEvent.columns)
+    @Test("a migrated database passes; a missing events column is named", arguments: PersistedEvent.columns(.aggregate))
     func eventColumns(dropped: String) async throws {
         let db = try await TestDatabase.migrated("startup")
         let connection = try await db.connect()
@@ -19,7 +20,7 @@ struct StartupCheckTests {
     }
 }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct StartupCheckColumnTests {
     /// Every column `migrate` creates in the tables the daemon reads and writes (the reference's
     /// tables), written out here rather than taken from the check itself.

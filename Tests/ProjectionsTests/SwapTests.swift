@@ -3,10 +3,11 @@ import Logging
 import Postgres
 @testable import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// The swap against the real server: what it decides while the predecessor still moves.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .timeLimit(.minutes(1)))
 struct SwapTests {
     static let projections: [any Projection] = [
         try! SQLProjection(

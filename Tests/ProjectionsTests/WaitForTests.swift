@@ -3,10 +3,11 @@ import Foundation
 import Postgres
 @testable import Projections
 import TestSupport
+import TestTraits
 import Testing
 
 /// `projectionist_wait_for` (and `ProjectionWaiter`, which calls it): read your own writes.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.database, .runsAlone(.timed), .timeLimit(.minutes(1)))
 struct WaitForTests {
     static func setCheckpoint(_ name: String, _ position: Int64, on connection: PostgresConnection) async throws {
         try await connection.query(

@@ -3,10 +3,11 @@ import Postgres
 import Projections
 import ServiceLifecycle
 import TestSupport
+import TestTraits
 import Testing
 
 /// `Worker` as a swift-service-lifecycle `Service`, in a `ServiceGroup` as an application runs it.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.database, .timeLimit(.minutes(2)))
 struct WorkerServiceTests {
     struct StopTimedOut: Error {}
 

@@ -101,7 +101,7 @@ start_postgres() {
     as_owner "$bindir/initdb" -D "$PG_WORKDIR/data" -U "$owner" --auth-local=trust --auth-host=scram-sha-256 \
         --encoding=UTF8 --locale=C >"$PG_WORKDIR/initdb.log" 2>&1 || { cat "$PG_WORKDIR/initdb.log" >&2; die "initdb failed"; }
     local options="-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_WORKDIR"
-    options+=" -c max_connections=300 -c shared_buffers=256MB"
+    options+=" -c max_connections=500 -c shared_buffers=256MB"
     local setting
     for setting in "$@"; do options+=" -c $setting"; done
     as_owner "$bindir/pg_ctl" -D "$PG_WORKDIR/data" -l "$PG_WORKDIR/server.log" -o "$options" -w -t 60 start >/dev/null \

@@ -4,20 +4,42 @@ import Projections
 /// How `dead-letters list` prints dead letters: a table for people, or JSON.
 enum DeadLetterReport {
     static func json(_ letters: [DeadLetter]) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let entries: [[String: Any]] = letters.map { letter in
-            [
-                "projection": letter.projection, "partition": letter.partition?.description ?? NSNull(), "position": letter.position,
-                "event_id": letter.eventID ?? NSNull(), "event_type": letter.eventType ?? NSNull(),
-                "aggregate_type": letter.aggregate?.type ?? NSNull(), "aggregate_id": letter.aggregate?.id ?? NSNull(),
-                "status": letter.status.rawValue, "attempts": letter.attempts, "error": letter.error,
-                "failed_at": formatter.string(from: letter.failedAt),
-                "last_failed_at": letter.lastFailedAt.map(formatter.string(from:)) ?? NSNull(),
-            ]
+        JSONOutput.text(List(deadLetters: letters.map(Entry.init)))
+    }
+
+    /// `{"dead_letters": [entry, …]}`.
+    struct List: Encodable {
+        var deadLetters: [Entry]
+        enum CodingKeys: String, CodingKey { case deadLetters = "dead_letters" }
+    }
+
+    /// One dead letter, every key present (`null` where there is no value); times in ISO 8601 UTC.
+    struct Entry: Encodable {
+        var letter: DeadLetter
+
+        enum CodingKeys: String, CodingKey {
+            case projection, partition, position, status, attempts, error
+            case eventID = "event_id", eventType = "event_type", aggregateType = "aggregate_type", aggregateID = "aggregate_id"
+            case failedAt = "failed_at", lastFailedAt = "last_failed_at"
         }
-        let data = try! JSONSerialization.data(withJSONObject: ["dead_letters": entries], options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+
+        func encode(to encoder: any Encoder) throws {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.letter.projection, forKey: .projection)
+            try container.encode(self.letter.partition?.description, forKey: .partition)
+            try container.encode(self.letter.position, forKey: .position)
+            try container.encode(self.letter.eventID, forKey: .eventID)
+            try container.encode(self.letter.eventType, forKey: .eventType)
+            try container.encode(self.letter.aggregate?.type, forKey: .aggregateType)
+            try container.encode(self.letter.aggregate?.id, forKey: .aggregateID)
+            try container.encode(self.letter.status.rawValue, forKey: .status)
+            try container.encode(self.letter.attempts, forKey: .attempts)
+            try container.encode(self.letter.error, forKey: .error)
+            try container.encode(formatter.string(from: self.letter.failedAt), forKey: .failedAt)
+            try container.encode(self.letter.lastFailedAt.map(formatter.string(from:)), forKey: .lastFailedAt)
+        }
     }
 
     static func table(_ letters: [DeadLetter], projection: String?) -> String {

@@ -15,7 +15,7 @@ struct MigrateCommand: AsyncParsableCommand {
         try await withExitCodes {
             let config = try self.options.load()
             let connection = try await config.connect(for: "migrate")
-            try await Migrator(configuration: config).migrate(on: connection)
+            for note in try await Migrator(configuration: config).migrate(on: connection) { print(note) }
             let keys = config.encryption.map { ", \($0.keysTable)" } ?? ""
             print("migrated: \(config.schema.eventsTable), \(config.schema.checkpointsTable)\(keys), \(config.projections.count) projection setup(s)")
         }

@@ -18,7 +18,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Directory to write into (created if missing).") var output: String
     @Option(help: "File name (default: <UTC timestamp>_projectionist.sql).") var filename: String?
     @Option(help: "Events table (schema.table allowed).") var eventsTable = "events"
-    @Option(help: "Aggregate heads table.") var aggregateHeadsTable = "aggregate_heads"
+    @Option(help: "Columns and heads table: aggregate (aggregate_*, aggregate_heads) or stream (stream_*, stream_heads; eventsalsa/store 0.1 and later).")
+    var layout = "aggregate"
+    @Option(help: "Aggregate heads table, with --layout aggregate (default aggregate_heads).") var aggregateHeadsTable: String?
+    @Option(help: "Stream heads table, with --layout stream (default stream_heads).") var streamHeadsTable: String?
+    @Option(help: "The events table: none (a plain table) or native (RANGE partitions on global_position).")
+    var partitioning = "none"
+    @Option(help: "Positions per range, with --partitioning native (default 10000000).") var partitionSize: Int64?
+    @Option(help: "Ranges created up front, 1 to 1000, with --partitioning native (default 4).") var initialPartitions: Int?
     @Option(help: "Checkpoints table.") var checkpointsTable = "consumer_checkpoints"
     @Option(help: "Gap audit table.") var gapSkipsTable = "consumer_gap_skips"
     @Option(help: "Dead letter table.") var deadLettersTable = "consumer_dead_letters"
@@ -48,7 +55,19 @@ struct GenerateCommand: ParsableCommand {
         }
         var schema = Schema()
         schema.eventsTable = try name(self.eventsTable, "--events-table")
-        schema.aggregateHeadsTable = try name(self.aggregateHeadsTable, "--aggregate-heads-table")
+        guard let layout = EventLayout(rawValue: self.layout) else {
+            throw ValidationError("--layout '\(self.layout)' is not aggregate or stream")
+        }
+        schema.layout = layout
+        let (heads, other) = layout == .stream ? (self.streamHeadsTable, self.aggregateHeadsTable) : (self.aggregateHeadsTable, self.streamHeadsTable)
+        let flag = "--\(layout.headsTableKey.replacingOccurrences(of: "_", with: "-"))"
+        if other != nil {
+            let otherLayout: EventLayout = layout == .stream ? .aggregate : .stream
+            throw ValidationError(
+                "--\(otherLayout.headsTableKey.replacingOccurrences(of: "_", with: "-")) is for --layout \(otherLayout.rawValue): with --layout \(layout.rawValue) name the heads table with \(flag)")
+        }
+        schema.headsTable = try name(heads ?? layout.defaultHeadsTable.name, flag)
+        schema.partitioning = try self.eventPartitioning()
         schema.checkpointsTable = try name(self.checkpointsTable, "--checkpoints-table")
         schema.gapSkipsTable = try name(self.gapSkipsTable, "--gap-skips-table")
         schema.deadLettersTable = try name(self.deadLettersTable, "--dead-letters-table")
@@ -56,6 +75,28 @@ struct GenerateCommand: ParsableCommand {
         schema.notifyChannel = self.notifyChannel.isEmpty ? nil : self.notifyChannel
         schema.notifyTrigger = self.notifyTrigger && !self.noNotifyTrigger
         return schema
+    }
+
+    func eventPartitioning() throws -> EventPartitioning {
+        switch self.partitioning {
+        case "none":
+            if self.partitionSize != nil || self.initialPartitions != nil {
+                throw ValidationError("--partition-size and --initial-partitions need --partitioning native")
+            }
+            return .none
+        case "native":
+            let size = self.partitionSize ?? EventPartitioning.defaultSize
+            let initial = self.initialPartitions ?? EventPartitioning.defaultInitial
+            guard Bounds.partitionSize.contains(Int(size)) else {
+                throw ValidationError("--partition-size \(size) is outside \(Bounds.partitionSize.lowerBound)...\(Bounds.partitionSize.upperBound)")
+            }
+            guard Bounds.initialPartitions.contains(initial) else {
+                throw ValidationError("--initial-partitions \(initial) is outside \(Bounds.initialPartitions.lowerBound)...\(Bounds.initialPartitions.upperBound)")
+            }
+            return .native(size: size, initial: initial)
+        default:
+            throw ValidationError("--partitioning '\(self.partitioning)' is not none or native")
+        }
     }
 
     func keysTableName() throws -> QualifiedName {

@@ -47,7 +47,7 @@ struct WaitCommand: AsyncParsableCommand {
                     return WaitProgress(
                         name: name, start: start, position: position, target: target,
                         eventsPerSecond: rates.isEmpty ? nil : rates.min().map { $0 * Double(units.count) },
-                        retired: !units.isEmpty && units.allSatisfy { $0.state == "retired" })
+                        retired: !units.isEmpty && units.allSatisfy { $0.state == .retired })
                 }
                 let done = progress.allSatisfy(\.done)
                 let timedOut = deadline.map { ContinuousClock.now >= $0 } ?? false
@@ -79,7 +79,7 @@ struct WaitCommand: AsyncParsableCommand {
     /// Why waiting on is pointless: the first of `rows` (units of projections not there yet) in
     /// state `failed`, named with its position and last error; nil when none is.
     static func failure(_ rows: [StatusReport.Row]) -> String? {
-        guard let row = rows.first(where: { $0.state == "failed" }) else { return nil }
+        guard let row = rows.first(where: { $0.state == .failed }) else { return nil }
         let unit = row.partition.map { "\(row.name) (partition \($0))" } ?? row.name
         return "projection \(unit) is failed at position \(row.position): \(row.error ?? "no error recorded")."
             + " It retries on its own; fix the cause (see `projectionist status`), or wait again once it runs"

@@ -12,6 +12,9 @@ enum Bounds {
     static let maxConnections: ClosedRange<Int> = 3...10_000
     static let retryParked: ClosedRange<Duration> = .seconds(1)...hours(1)
     static let partitions: ClosedRange<Int> = 1...256
+    /// Positions per range of a partitioned events table (`store.partition_size`, `--partition-size`).
+    static let partitionSize: ClosedRange<Int> = 1...Int(Int64.max / 1024)
+    static let initialPartitions: ClosedRange<Int> = 1...1000
     static let keyCacheSize: ClosedRange<Int> = 1...10_000_000
     static let keyCacheLifetime: ClosedRange<Duration> = .seconds(1)...hours(24)
 

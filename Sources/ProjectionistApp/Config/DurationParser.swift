@@ -35,9 +35,3 @@ public enum DurationParser {
         return "\(milliseconds)ms"
     }
 }
-
-extension String {
-    var trimmingSpaces: String {
-        String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-}

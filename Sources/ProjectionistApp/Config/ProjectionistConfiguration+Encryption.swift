@@ -65,7 +65,7 @@ extension ProjectionistConfiguration {
                 return (text, value)
             }
             func source(_ text: String) -> EncryptedFieldMapping.Source {
-                if text == "$aggregate_id" { return .aggregateID }
+                if text == "$aggregate_id" || text == "$stream_id" { return .aggregateID }
                 if text.hasPrefix("$payload.") { return .payload(text.dropFirst("$payload.".count).split(separator: ".").map(String.init)) }
                 return .literal(text)
             }

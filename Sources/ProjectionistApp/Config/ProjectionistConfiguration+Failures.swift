@@ -1,3 +1,4 @@
+import Projections
 import Yams
 
 extension ProjectionistConfiguration {

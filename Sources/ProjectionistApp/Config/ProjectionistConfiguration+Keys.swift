@@ -8,14 +8,15 @@ extension ProjectionistConfiguration {
         static let health = ["max_lag_events", "max_lag_seconds"]
         static let database = ["url", "password_file", "startup_timeout", "pooling", "max_connections"]
         static let store = [
-            "events_table", "aggregate_heads_table", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache",
+            "events_table", "layout", "aggregate_heads_table", "stream_heads_table", "partitioning", "partition_size",
+            "initial_partitions", "notify_channel", "manage_schema", "notify_trigger", "allow_sequence_cache",
         ]
         static let worker = [
             "checkpoints_table", "gap_skips_table", "dead_letters_table", "batch_size", "poll_interval", "max_poll_interval",
             "gap_warn_after", "gap_skip_after", "slow_batch_warn", "lease_ttl",
         ]
         static let projection = [
-            "name", "aggregate_types", "on_error", "retry_parked", "partitions", "publish", "replaces", "decrypt", "setup", "reset",
+            "name", "aggregate_types", "stream_types", "on_error", "retry_parked", "partitions", "publish", "replaces", "decrypt", "setup", "reset",
             "reset_aggregate", "drop", "handlers",
         ]
     }

@@ -19,6 +19,12 @@ extension ProjectionistConfiguration {
         return options
     }
 
+    /// Every configured unit of work, by projection name and partition (`WorkUnit.partitions`),
+    /// without compiling the SQL: `status` and `/status` read this on every report.
+    var units: [(projection: String, partition: WorkUnit.Partition?)] {
+        self.projections.flatMap { projection in WorkUnit.partitions(projection.partitions).map { (projection.name, $0) } }
+    }
+
     /// The SQL projections, compiled.
     /// - Throws: `ConfigurationError` naming the handler (key path, line) whose SQL is refused.
     public func sqlProjections() throws -> [SQLProjection] {
@@ -26,7 +32,7 @@ extension ProjectionistConfiguration {
             do {
                 return try SQLProjection(
                     name: projection.name, aggregateTypes: projection.aggregateTypes,
-                    onError: Projections.OnError(projection.onError), setup: projection.setup, reset: projection.reset,
+                    onError: projection.onError, setup: projection.setup, reset: projection.reset,
                     handlers: projection.handlers, partitions: projection.partitions,
                     preparedStatements: self.database.pooling == .session, publishes: projection.publish,
                     replaces: projection.replaces, drop: projection.drop, decrypt: projection.decrypt,
@@ -46,16 +52,5 @@ extension ProjectionistConfiguration {
     /// The projection named `name`, or nil.
     public func sqlProjection(named name: String) throws -> SQLProjection? {
         try self.sqlProjections().first { $0.name == name }
-    }
-}
-
-extension Projections.OnError {
-    /// The runtime's policy for a configured `on_error`.
-    init(_ configured: ProjectionistConfiguration.Projection.OnError) {
-        switch configured {
-        case .stop: self = .stop
-        case .skip: self = .skip
-        case .park: self = .park
-        }
     }
 }

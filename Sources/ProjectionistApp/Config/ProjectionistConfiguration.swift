@@ -8,6 +8,10 @@ import Yams
 /// The daemon's configuration: the YAML file of docs/reference.md, validated strictly, with the
 /// environment's overrides applied.
 public struct ProjectionistConfiguration: Sendable {
+    /// The runtime's defaults: a key the file leaves out takes its value from here, the one place
+    /// defaults are defined.
+    static let runtimeDefaults = RuntimeOptions()
+
     public struct Database: Sendable {
         /// URL or keyword string; empty lets libpq read `PG*` variables. A secret: never logged.
         public var url = ""
@@ -15,35 +19,41 @@ public struct ProjectionistConfiguration: Sendable {
         public var startupTimeout: Duration = .seconds(30)
         /// `transaction` behind PgBouncer in transaction mode: no LISTEN, no prepared statements
         /// (the daemon holds no session advisory lock).
-        public var pooling: Pooling = .session
+        public var pooling = runtimeDefaults.pooling
         /// Every server connection `run` holds at once, all included (`RuntimeOptions.maxConnections`).
-        public var maxConnections = 10
+        public var maxConnections = runtimeDefaults.maxConnections
     }
 
     public struct Store: Sendable {
         public var eventsTable = QualifiedName(name: "events")
-        public var aggregateHeadsTable = QualifiedName(name: "aggregate_heads")
+        /// `aggregate` (default) or `stream`: the events table's identity columns and heads table.
+        public var layout = EventLayout.aggregate
+        /// The heads table: `store.aggregate_heads_table` or `store.stream_heads_table`, as the layout
+        /// says (default `aggregate_heads`, `stream_heads`).
+        public var headsTable = EventLayout.aggregate.defaultHeadsTable
+        /// How `migrate` creates the events table (when it owns the schema).
+        public var partitioning = EventPartitioning.none
         public var notifyChannel = "projectionist_events"
         public var manageSchema = true
         /// Off by default (see `Schema.notifyTrigger`): `true` trades writer throughput for latency.
         public var notifyTrigger = false
-        public var allowSequenceCache = false
+        public var allowSequenceCache = runtimeDefaults.allowSequenceCache
     }
 
     public struct Worker: Sendable {
         public var checkpointsTable = QualifiedName(name: "consumer_checkpoints")
         public var gapSkipsTable = QualifiedName(name: "consumer_gap_skips")
         public var deadLettersTable = QualifiedName(name: "consumer_dead_letters")
-        public var batchSize = 1000
-        public var pollInterval: Duration = .seconds(1)
-        public var maxPollInterval: Duration = .seconds(30)
-        public var gapWarnAfter: Duration = .seconds(30)
+        public var batchSize = runtimeDefaults.batchSize
+        public var pollInterval = runtimeDefaults.pollInterval
+        public var maxPollInterval = runtimeDefaults.maxPollInterval
+        public var gapWarnAfter = runtimeDefaults.gapWarnAfter
         /// nil (`never`): a gap whose owner may still commit is never skipped.
-        public var gapSkipAfter: Duration?
+        public var gapSkipAfter = runtimeDefaults.gapSkipAfter
         /// A batch running longer is reported (log, `STATUS=`, `status`); never a watchdog kill.
-        public var slowBatchWarn: Duration = .seconds(10)
+        public var slowBatchWarn = runtimeDefaults.slowBatchWarn
         /// The lease of a unit of work across instances (see `RuntimeOptions.leaseTTL`).
-        public var leaseTTL: Duration = .seconds(10)
+        public var leaseTTL = runtimeDefaults.leaseTTL
     }
 
     /// The HTTP listener: `/metrics`, `/healthz`, `/readyz`, `/status`.
@@ -65,7 +75,7 @@ public struct ProjectionistConfiguration: Sendable {
 
     /// One projection declared in SQL.
     public struct Projection: Sendable {
-        public enum OnError: String, Sendable, CaseIterable { case stop, skip, park }
+        public typealias OnError = Projections.OnError
         public var name: String
         public var aggregateTypes: [String]?
         public var onError: OnError = .stop
@@ -107,7 +117,9 @@ public struct ProjectionistConfiguration: Sendable {
     public var schema: Schema {
         var schema = Schema()
         schema.eventsTable = self.store.eventsTable
-        schema.aggregateHeadsTable = self.store.aggregateHeadsTable
+        schema.layout = self.store.layout
+        schema.headsTable = self.store.headsTable
+        schema.partitioning = self.store.partitioning
         schema.checkpointsTable = self.worker.checkpointsTable
         schema.gapSkipsTable = self.worker.gapSkipsTable
         schema.deadLettersTable = self.worker.deadLettersTable
@@ -221,9 +233,7 @@ public struct ProjectionistConfiguration: Sendable {
     mutating func readStore(_ node: Node, _ reader: YAMLReader) throws {
         let keys = try reader.mapping(node, at: "store", allowed: Keys.store)
         if let value = keys["events_table"] { self.store.eventsTable = try Self.tableName(value, "store.events_table", reader) }
-        if let value = keys["aggregate_heads_table"] {
-            self.store.aggregateHeadsTable = try Self.tableName(value, "store.aggregate_heads_table", reader)
-        }
+        try self.readLayout(keys, reader)
         if let value = keys["notify_channel"] {
             let channel = reader.isNull(value) ? "" : try reader.string(value, at: "store.notify_channel")
             if let problem = NotifyChannel.problem(with: channel) { throw reader.error("store.notify_channel", value, problem) }
@@ -299,92 +309,6 @@ public struct ProjectionistConfiguration: Sendable {
             }
             self.health.maxLagSeconds = number
         }
-    }
-
-    mutating func readProjections(_ node: Node, _ reader: YAMLReader) throws {
-        for (index, entry) in try reader.sequence(node, at: "projections").enumerated() {
-            let path = "projections[\(index)]"
-            let keys = try reader.mapping(entry, at: path, allowed: Keys.projection)
-            guard let nameNode = keys["name"] else { throw reader.error(path, entry, "missing key 'name'") }
-            var projection = Projection(name: try reader.string(nameNode, at: "\(path).name"), line: entry.mark?.line)
-            guard !projection.name.isEmpty else { throw reader.error("\(path).name", nameNode, "must not be empty") }
-            try Self.refuseNUL(projection.name, "\(path).name", nameNode, reader)
-            guard !projection.name.contains("#"), !projection.name.contains("/") else {
-                throw reader.error(
-                    "\(path).name", nameNode,
-                    "'\(projection.name)': a projection's name must not contain '#' or '/' (they separate the partition in checkpoint names, e.g. name#0/2)")
-            }
-            if let other = self.projections.first(where: { $0.name == projection.name }) {
-                throw reader.error(
-                    "\(path).name", nameNode,
-                    "duplicate projection name '\(projection.name)' (first declared at line \(other.line.map(String.init) ?? "?"))")
-            }
-            if let value = keys["aggregate_types"] {
-                let types = try reader.sequence(value, at: "\(path).aggregate_types").enumerated().map {
-                    let text = try reader.string($0.element, at: "\(path).aggregate_types[\($0.offset)]")
-                    try Self.refuseNUL(text, "\(path).aggregate_types[\($0.offset)]", $0.element, reader)
-                    return text
-                }
-                guard !types.isEmpty else {
-                    throw reader.error("\(path).aggregate_types", value, "an empty list matches nothing; omit the key for every event")
-                }
-                projection.aggregateTypes = types
-            }
-            if let value = keys["on_error"] {
-                let text = try reader.string(value, at: "\(path).on_error")
-                guard let onError = Projection.OnError(rawValue: text) else {
-                    throw reader.error("\(path).on_error", value, "expected stop, skip or park, found '\(text)'")
-                }
-                projection.onError = onError
-            }
-            if let value = keys["partitions"] {
-                projection.partitions = try reader.integer(
-                    value, at: "\(path).partitions", in: Bounds.partitions, why: " (each partition is a unit of work of its own: a checkpoint, a lease, its batches)")
-            }
-            if let value = keys["publish"] { projection.publish = try Self.publications(value, of: projection.name, at: "\(path).publish", reader) }
-            if let value = keys["replaces"] {
-                projection.replaces = try reader.string(value, at: "\(path).replaces")
-                guard projection.replaces != projection.name else {
-                    throw reader.error("\(path).replaces", value, "a projection cannot replace itself")
-                }
-            }
-            if let value = keys["drop"] { projection.drop = try reader.string(value, at: "\(path).drop") }
-            if let value = keys["decrypt"] {
-                if case .sequence = value {
-                    projection.encryptedFields = try Self.encryptedFields(value, at: "\(path).decrypt", reader)
-                    projection.decrypt = true
-                } else {
-                    projection.decrypt = try reader.bool(value, at: "\(path).decrypt")
-                }
-                guard !projection.decrypt || self.encryption != nil else {
-                    throw reader.error("\(path).decrypt", value, "needs a keyring: add an encryption section (system_keys, active_key)")
-                }
-            }
-            if let value = keys["setup"] { projection.setup = try reader.string(value, at: "\(path).setup") }
-            if let value = keys["reset"] { projection.reset = try reader.string(value, at: "\(path).reset") }
-            try Self.readFailureKeys(keys, at: path, into: &projection, reader)
-            guard let handlersNode = keys["handlers"] else {
-                throw reader.error(path, entry, "missing key 'handlers' (event type → SQL)")
-            }
-            guard case .mapping(let handlers) = handlersNode, !handlers.isEmpty else {
-                throw reader.error("\(path).handlers", handlersNode, "expected a mapping of event type → SQL statement(s)")
-            }
-            for (key, value) in handlers {
-                let eventType = try reader.string(key, at: "\(path).handlers")
-                try Self.refuseNUL(eventType, "\(path).handlers", key, reader)
-                let handlerPath = "\(path).handlers.\(eventType)"
-                guard !projection.handlers.contains(where: { $0.eventType == eventType }) else {
-                    throw reader.error(handlerPath, key, "duplicate handler for this event type")
-                }
-                let statements = try reader.stringOrList(value, at: handlerPath)
-                guard !statements.isEmpty, statements.allSatisfy({ !$0.trimmingSpaces.isEmpty }) else {
-                    throw reader.error(handlerPath, value, "empty handler: give one SQL statement or a list of them")
-                }
-                projection.handlers.append((eventType, statements))
-            }
-            self.projections.append(projection)
-        }
-        try self.validateVersions(reader)
     }
 
     /// A NUL byte would cut the name short where it is sent as text (a text array's literal).

@@ -52,9 +52,7 @@ public struct Daemon: Sendable {
                 do {
                     guard try await listening.wait() else { return }  // shut down before the listener was bound
                     let connection = try await DatabaseConnector.connect(database, timeout: startupTimeout, logger: logger)
-                    try await StartupCheck.verify(runtime.schema, allowSequenceCache: runtime.allowSequenceCache, on: connection)
-                    try await StartupCheck.verifyPartitions(projections, schema: runtime.schema, on: connection)
-                    try await Publications(schema: runtime.schema, projections: projections).verify(requireViews: true, on: connection)
+                    try await worker.verifyStartup(requireViews: true, on: connection)
                     if let decryptor = runtime.decryptor {
                         try await KeyringCheck.verify(self.configuration, keyStore: decryptor.keyStore, on: connection)
                     }

@@ -18,17 +18,20 @@ public struct Migrator: Sendable {
     func lockEventStore(in tx: Transaction) async throws {
         let schema = self.configuration.schema
         guard schema.manageEventStore else { return }
-        let heads = schema.aggregateHeadsTable.quoted, events = schema.eventsTable.quoted
+        let heads = schema.headsTable.quoted, events = schema.eventsTable.quoted
         let exist = try await tx.query("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", [heads, events])
         guard try exist[0].decode(Bool.self, at: 0) else { return }
         try await tx.query("LOCK TABLE \(heads), \(events) IN SHARE MODE")
     }
 
     /// Migrates and commits.
+    /// - Returns: a line for each thing done beyond `CREATE ... IF NOT EXISTS` (a partition
+    ///   created, a checkpoint copied from eventsalsa/projector), for the operator.
     /// - Throws: `ConfigurationError` for a failing `setup` or a handler statement the server
     ///   refuses (nothing is committed then), `SchemaError` for a published view that clashes.
-    public func migrate(on connection: PostgresConnection) async throws {
-        try await connection.transaction { tx in _ = try await self.apply(in: tx) }
+    @discardableResult
+    public func migrate(on connection: PostgresConnection) async throws -> [String] {
+        try await connection.transaction { tx in try await self.apply(in: tx).notes }
     }
 
     /// `projectionist check`: everything `migrate` does, in a transaction rolled back at the end.
@@ -37,19 +40,30 @@ public struct Migrator: Sendable {
     public func check(on connection: PostgresConnection) async throws -> Int {
         struct RolledBack: Error { var statements: Int }
         do {
-            try await connection.transaction { (tx: Transaction) async throws -> Void in throw RolledBack(statements: try await self.apply(in: tx)) }
+            try await connection.transaction { (tx: Transaction) async throws -> Void in
+                throw RolledBack(statements: try await self.apply(in: tx).statements)
+            }
         } catch let done as RolledBack {
             return done.statements
         }
         return 0
     }
 
-    /// The migration's statements, in `tx`; returns how many handler statements were checked.
-    func apply(in tx: Transaction) async throws -> Int {
+    /// The migration's statements, in `tx`; returns how many handler statements were checked,
+    /// and the lines `migrate` prints.
+    func apply(in tx: Transaction) async throws -> (statements: Int, notes: [String]) {
         // Concurrent migrations would race on CREATE ... IF NOT EXISTS; one at a time.
         try await tx.query("SELECT pg_advisory_xact_lock(hashtext('projectionist.migrate'))")
         try await self.lockEventStore(in: tx)
-        try await tx.execute(script: Migration.sql(for: self.configuration.schema))
+        var schema = self.configuration.schema
+        if case .native(let size, _) = schema.partitioning,
+            try await tx.query("SELECT to_regclass($1) IS NOT NULL", [schema.eventsTable.quoted])[0].decode(Bool.self, at: 0)
+        {
+            schema.partitioning = .native(size: size, initial: 0)  // its ranges: PartitionMaintenance
+        }
+        try await tx.execute(script: Migration.sql(for: schema))
+        var notes = try await PartitionMaintenance(schema: schema, file: self.configuration.file).run(in: tx)
+        notes += try await ProjectorCheckpointImport(configuration: self.configuration).run(in: tx)
         if let encryption = self.configuration.encryption {
             try await tx.execute(script: KeyStore.migrationSQL(table: encryption.keysTable))
         }
@@ -66,6 +80,6 @@ public struct Migrator: Sendable {
         let publications = Publications(schema: self.configuration.schema, projections: try self.configuration.sqlProjections())
         try await publications.verify(requireViews: false, on: tx)
         try await publications.createMissingViews(on: tx)
-        return try await HandlerCheck(configuration: self.configuration).run(in: tx)
+        return (try await HandlerCheck(configuration: self.configuration).run(in: tx), notes)
     }
 }

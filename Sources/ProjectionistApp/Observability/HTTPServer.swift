@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Postgres
 import Projections
@@ -95,6 +96,9 @@ struct HTTPServer: Sendable {
     /// The HTTP/1 server over `responder`, as Hummingbird's `Application` runs it but without its
     /// `DateCache`: that formats the `Date` header through Foundation's ICU calendar every second,
     /// which alone kept 1.4 MiB of ICU code and data resident. The header comes from `HTTPDate`.
+    /// Errors are handled as Hummingbird's loop handles them: a request that does not parse
+    /// (`HTTPParserError`) goes back to the channel handler, which answers 400 and closes the
+    /// connection; one found while writing the response closes it without a second response.
     static func service(
         _ responder: RouterResponder<BasicRequestContext>, address: ListenAddress, logger: Logger, bound: @escaping @Sendable () async -> Void
     ) throws -> any Service {
@@ -105,6 +109,8 @@ struct HTTPServer: Sendable {
             var response: Response
             do {
                 response = try await responder.respond(to: request, context: BasicRequestContext(source: .init(channel: channel, logger: logger)))
+            } catch let error as HTTPParserError {
+                throw error
             } catch let error as HTTPError {
                 response = Response(status: error.status)  // e.g. 404 for an unknown path
             } catch {
@@ -112,7 +118,11 @@ struct HTTPServer: Sendable {
             }
             response.headers[.date] = HTTPDate.now()
             response.headers[.server] = "projectionist"
-            try await writer.write(response: response.head, body: response.body)
+            do {
+                try await writer.write(response: response.head, body: response.body)
+            } catch is HTTPParserError {
+                throw ParseErrorWhileWritingResponse()  // not a parser error: that would write a second response
+            }
         }, onServerRunning: { _ in await bound() })
     }
 
@@ -124,8 +134,8 @@ struct HTTPServer: Sendable {
         Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    static func quoted(_ text: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [text], options: [])
-        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
-    }
+    static func quoted(_ text: String) -> String { JSONOutput.text(text) }
+
+    /// The request turned out malformed while its response was written: the connection closes.
+    struct ParseErrorWhileWritingResponse: Error {}
 }

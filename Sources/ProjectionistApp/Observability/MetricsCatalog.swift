@@ -26,11 +26,17 @@ enum MetricsCatalog {
         Entry(name: "projectionist_parked_aggregates", type: "gauge", help: "Aggregates parked (on_error: park): their events wait as dead letters."),
         Entry(name: "projectionist_handler_errors_total", type: "counter", help: "Handler failures (each failed batch and each failed retry of an event)."),
         Entry(name: "projectionist_reconnects_total", type: "counter", help: "Reconnections and retries after transient or permanent database errors."),
-        Entry(name: "projectionist_resident_memory_bytes", type: "gauge", help: "Resident memory of the daemon process."),
+        Entry(name: "projectionist_build_info", type: "gauge", help: "Always 1: the daemon's release (label version) and the commit it was built from (label commit)."),
         Entry(name: "projectionist_open_connections", type: "gauge", help: "Database connections the daemon has open."),
         Entry(name: "projectionist_connections_open", type: "gauge", help: "Connections of the daemon's pool open now (idle, borrowed, LISTEN's)."),
         Entry(name: "projectionist_connections_max", type: "gauge", help: "The pool's budget: database.max_connections."),
         Entry(name: "projectionist_connection_wait_seconds", type: "histogram", help: "How long a borrower waited for a pooled connection."),
+        Entry(name: "process_cpu_seconds_total", type: "counter", help: "Total user and system CPU time spent in seconds."),
+        Entry(name: "process_start_time_seconds", type: "gauge", help: "Start time of the process since unix epoch in seconds."),
+        Entry(name: "process_resident_memory_bytes", type: "gauge", help: "Resident memory size in bytes."),
+        Entry(name: "process_virtual_memory_bytes", type: "gauge", help: "Virtual memory size in bytes."),
+        Entry(name: "process_open_fds", type: "gauge", help: "Number of open file descriptors."),
+        Entry(name: "process_max_fds", type: "gauge", help: "Maximum number of open file descriptors."),
     ]
 
     static func help(_ name: String) -> String {

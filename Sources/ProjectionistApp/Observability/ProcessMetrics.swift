@@ -1,23 +1,48 @@
-import Foundation
+import BuildInfo
 import Metrics
 import Postgres
+import Synchronization
 
-/// The process's own gauges, refreshed before each scrape: resident memory and the database
-/// connections it has open.
+/// The process's own metrics, refreshed before each scrape: Prometheus's standard `process_*`
+/// set (CPU, start time, memory, file descriptors), the build, and the database connections open.
 struct ProcessMetrics: Sendable {
-    let residentMemory = Gauge(label: "projectionist_resident_memory_bytes")
+    let cpuSeconds = FloatingPointCounter(label: "process_cpu_seconds_total")
+    let startTime = Gauge(label: "process_start_time_seconds")
+    let residentMemory = Gauge(label: "process_resident_memory_bytes")
+    let virtualMemory = Gauge(label: "process_virtual_memory_bytes")
+    let openFileDescriptors = Gauge(label: "process_open_fds")
+    let maxFileDescriptors = Gauge(label: "process_max_fds")
     let openConnections = Gauge(label: "projectionist_open_connections")
+    /// The counter only goes up by increments: what was reported so far.
+    private let reportedCPU = ReportedTotal()
 
-    func refresh() {
-        if let bytes = Self.residentBytes() { self.residentMemory.record(bytes) }
-        self.openConnections.record(PostgresConnection.openCount)
+    init() {
+        Gauge(label: "projectionist_build_info", dimensions: [("version", BuildInfo.version), ("commit", BuildInfo.commit ?? "unknown")])
+            .record(1)
     }
 
-    /// Resident set size from /proc/self/statm (pages × page size).
-    static func residentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    func refresh() {
+        if let stat = ProcessStat.current() {
+            self.cpuSeconds.increment(by: self.reportedCPU.advance(to: stat.cpuSeconds))
+            self.startTime.record(stat.startTimeSeconds)
+            self.residentMemory.record(stat.residentMemoryBytes)
+            self.virtualMemory.record(stat.virtualMemoryBytes)
+        }
+        if let open = ProcessStat.openFileDescriptors() { self.openFileDescriptors.record(open) }
+        if let max = ProcessStat.maxFileDescriptors() { self.maxFileDescriptors.record(max) }
+        self.openConnections.record(PostgresConnection.openCount)
+    }
+}
+
+/// A running total reported to a counter by increments: how much it grew since the last report.
+final class ReportedTotal: Sendable {
+    private let reported = Mutex<Double>(0)
+
+    /// The growth from the last reported total to `total` (never negative), now reported.
+    func advance(to total: Double) -> Double {
+        self.reported.withLock { reported in
+            defer { reported = max(reported, total) }
+            return max(0, total - reported)
+        }
     }
 }

@@ -33,14 +33,29 @@ struct Readiness: Sendable, Equatable {
         }
         return Readiness(ready: problems.isEmpty, reason: problems.isEmpty ? nil : "\(problems.count) projection(s) not ready", problems: problems)
     }
+}
 
-    /// The response body: `{"ready": false, "reason": "...", "projections": [{"name", "partition", "reason"}]}`.
-    var json: String {
-        let object: [String: Any] = [
-            "ready": self.ready, "reason": self.reason ?? NSNull(),
-            "projections": self.problems.map { ["name": $0.name, "partition": $0.partition ?? NSNull(), "reason": $0.reason] as [String: Any] },
-        ]
-        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+/// The response body: `{"ready": false, "reason": "...", "projections": [{"name", "partition", "reason"}]}`.
+extension Readiness: Encodable {
+    enum CodingKeys: String, CodingKey { case ready, reason, projections }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.ready, forKey: .ready)
+        try container.encode(self.reason, forKey: .reason)
+        try container.encode(self.problems, forKey: .projections)
+    }
+
+    var json: String { JSONOutput.text(self) }
+}
+
+extension Readiness.Problem: Encodable {
+    enum CodingKeys: String, CodingKey { case name, partition, reason }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.name, forKey: .name)
+        try container.encode(self.partition, forKey: .partition)
+        try container.encode(self.reason, forKey: .reason)
     }
 }

@@ -13,7 +13,7 @@ public struct StatusReport: Sendable {
         public var partition: String?
         public var position: Int64
         public var lag: Int64
-        public var state: String
+        public var state: ProjectionState
         public var error: String?
         /// Seconds the owner's batch has been running, when longer than `worker.slow_batch_warn`.
         public var slowBatchSeconds: Int?
@@ -32,12 +32,12 @@ public struct StatusReport: Sendable {
         /// Aggregates the unit has parked (`on_error: park`): their events wait as dead letters.
         public var parkedAggregates = 0
         public var etaSeconds: Int? {
-            guard self.state == "catching_up", let rate = self.eventsPerSecond, rate > 0 else { return nil }
+            guard self.state == .catchingUp, let rate = self.eventsPerSecond, rate > 0 else { return nil }
             return Int((Double(self.lag) / rate).rounded(.up))
         }
 
         public init(
-            name: String, partition: String?, position: Int64, lag: Int64, state: String, error: String? = nil,
+            name: String, partition: String?, position: Int64, lag: Int64, state: ProjectionState, error: String? = nil,
             slowBatchSeconds: Int? = nil, owner: CheckpointRecord.Owner? = nil, successor: String? = nil,
             eventsPerSecond: Double? = nil
         ) {
@@ -68,16 +68,7 @@ public struct StatusReport: Sendable {
             }
         }
         let head = try await EventStore(schema.eventStore).latestPosition(on: connection)
-        var units: [(projection: String, partition: WorkUnit.Partition?)] = []
-        for projection in config.projections {
-            if projection.partitions > 1 {
-                for index in 0..<projection.partitions {
-                    units.append((projection.name, WorkUnit.Partition(index: index, count: projection.partitions)))
-                }
-            } else {
-                units.append((projection.name, nil))
-            }
-        }
+        let units = config.units
         let names = units.map { WorkUnit.name($0.projection, $0.partition) }
         var found: [String: CheckpointRecord] = [:]
         let store = CheckpointStore(schema: schema)
@@ -88,26 +79,26 @@ public struct StatusReport: Sendable {
         var rows: [Row] = []
         for (unit, name) in zip(units, names) {
             guard let record = found[name] else {
-                var row = Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: "unknown")
+                var row = Row(name: unit.projection, partition: unit.partition?.description, position: 0, lag: head, state: .unknown)
                 row.parkedAggregates = parked[name] ?? 0
                 row.lagSeconds = try await Self.ageOfFirstEvent(schema, on: connection)
                 rows.append(row)
                 continue
             }
             let stale = record.heartbeatAge.map { $0 > Self.staleAfter } ?? true
-            let state =
-                record.successor != nil ? "retired"
-                : record.state == "stopped" ? "stopped" : (record.state == nil || stale ? "unknown" : record.state!)
+            let recorded = record.state.flatMap(ProjectionState.init(rawValue:))
+            let state: ProjectionState =
+                record.successor != nil ? .retired : recorded == .stopped ? .stopped : stale ? .unknown : recorded ?? .unknown
             let slow = record.batchRunning.flatMap { $0 > config.worker.slowBatchWarn ? Int($0.components.seconds) : nil }
             rows.append(
                 Row(
                     name: unit.projection, partition: unit.partition?.description, position: record.position,
                     lag: max(0, head - record.position), state: state, error: record.lastError, slowBatchSeconds: slow,
-                    owner: state == "retired" ? nil : record.owner, successor: record.successor,
-                    eventsPerSecond: state == "catching_up" ? record.eventsPerSecond : (state == "idle" ? 0 : nil)))
-            rows[rows.count - 1].lagSeconds = state == "retired" ? 0 : ages[name] ?? 0
+                    owner: state == .retired ? nil : record.owner, successor: record.successor,
+                    eventsPerSecond: state == .catchingUp ? record.eventsPerSecond : (state == .idle ? 0 : nil)))
+            rows[rows.count - 1].lagSeconds = state == .retired ? 0 : ages[name] ?? 0
             rows[rows.count - 1].parkedAggregates = parked[name] ?? 0
-            if state != "retired", let configured = liveUnits {
+            if state != .retired, let configured = liveUnits {
                 rows[rows.count - 1].configuredLive = configured.contains(name)
             }
         }
@@ -153,13 +144,6 @@ public struct StatusReport: Sendable {
         )[0].decode(Double.self, at: 0)
     }
 
-    public var json: String {
-        let projections = self.rows.map(\.jsonObject)
-        let data = try! JSONSerialization.data(
-            withJSONObject: ["head": self.head, "projections": projections], options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
-    }
-
     public var table: String {
         let width = max(4, self.rows.map(\.label.count).max() ?? 0)
         func pad(_ text: String, _ count: Int, right: Bool = false) -> String {
@@ -174,33 +158,13 @@ public struct StatusReport: Sendable {
         for row in self.rows {
             let seconds = String(format: "%.1f", row.lagSeconds)
             lines.append(
-                "\(pad(row.label, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(seconds, 8, right: true))  \(pad(row.state, 14))  \(pad(row.ownerColumn, ownerWidth))  \(row.note)")
+                "\(pad(row.label, width))  \(pad(String(row.position), 12, right: true))  \(pad(String(row.lag), 10, right: true))  \(pad(seconds, 8, right: true))  \(pad(row.state.rawValue, 14))  \(pad(row.ownerColumn, ownerWidth))  \(row.note)")
         }
         return lines.joined(separator: "\n")
     }
 }
 
 extension StatusReport.Row {
-    /// The row in `status --json`.
-    var jsonObject: [String: Any] {
-        let lease: Any = self.owner?.leaseExpiresIn.map { duration -> Double in
-            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-            return (seconds * 10).rounded() / 10
-        } ?? NSNull()
-        return [
-            "name": self.name, "partition": self.partition ?? NSNull(), "position": self.position, "lag": self.lag,
-            "lag_seconds": (self.lagSeconds * 10).rounded() / 10,
-            "state": self.state, "error": self.error ?? NSNull(), "slow_batch_seconds": self.slowBatchSeconds ?? NSNull(),
-            "owner": self.owner?.instance ?? NSNull(), "owner_host": self.owner?.hostDescription ?? NSNull(),
-            "lease_expires_seconds": lease, "fencing_token": self.owner?.token ?? NSNull(),
-            "successor": self.successor ?? NSNull(),
-            "events_per_second": self.eventsPerSecond.map { ($0 * 10).rounded() / 10 } ?? NSNull(),
-            "eta_seconds": self.etaSeconds ?? NSNull(),
-            "configured_live": self.configuredLive ?? NSNull(),
-            "parked_aggregates": self.parkedAggregates,
-        ]
-    }
-
     /// The table's first column: `name`, or `name k/N` for a partition.
     var label: String { self.partition.map { "\(self.name) \($0)" } ?? self.name }
 

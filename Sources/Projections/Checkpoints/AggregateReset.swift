@@ -59,7 +59,7 @@ public enum AggregateReset {
                     SELECT e.global_position, EXISTS (SELECT FROM \(schema.deadLettersTable.quoted) d
                         WHERE d.consumer_name = $4 AND d.global_position = e.global_position)
                     FROM \(schema.eventsTable.quoted) e
-                    WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.global_position > $3 AND e.global_position <= $5
+                    WHERE e.\(schema.layout.typeColumn) = $1 AND e.\(schema.layout.idColumn) = $2 AND e.global_position > $3 AND e.global_position <= $5
                       AND ($6::text[] IS NULL OR e.event_type = ANY($6::text[]))
                     ORDER BY e.global_position LIMIT \(Self.chunk)
                     """,

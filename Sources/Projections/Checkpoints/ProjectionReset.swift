@@ -86,7 +86,7 @@ public enum ProjectionReset {
             let count = max(1, projection.partitions)
             let unit =
                 count > 1
-                ? "$2 || '#' || \(WorkUnit.partitionExpression(count: "\(count)")) || '/\(count)'"
+                ? "$2 || '#' || \(WorkUnit.partitionExpression(count: "\(count)", layout: .aggregate)) || '/\(count)'"
                 : "$2"
             try await tx.query(
                 "UPDATE \(dead) SET consumer_name = \(unit) WHERE consumer_name = ANY($1::text[]) AND aggregate_type IS NOT NULL AND aggregate_id IS NOT NULL",

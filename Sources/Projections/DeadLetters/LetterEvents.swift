@@ -31,7 +31,7 @@ struct LetterEvents: Sendable {
         guard !positions.isEmpty else { return [] }
         return try await database.query(
             """
-            SELECT global_position, \(PersistedEvent.columns.joined(separator: ", ")) FROM \(self.schema.eventsTable.quoted)
+            SELECT global_position, \(PersistedEvent.columns(self.schema.layout).joined(separator: ", ")) FROM \(self.schema.eventsTable.quoted)
             WHERE global_position = ANY($1::text[]::bigint[]) ORDER BY global_position
             """, [PostgresTextArray(positions.map(String.init))]
         ).map { try PersistedEvent(row: $0) }

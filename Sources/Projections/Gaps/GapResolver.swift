@@ -13,6 +13,10 @@ import Postgres
 struct GapResolver: Sendable {
     let events: QualifiedName
 
+    /// The events table and, when it is partitioned, every partition: writers inserting through
+    /// the parent lock both. `pg_partition_tree` lists nothing for a plain table, hence the union.
+    static let eventsTables = "(SELECT $1::regclass UNION SELECT relid FROM pg_partition_tree($1::regclass))"
+
     struct Holder: Sendable {
         var virtualTransaction: String
         var pid: Int32
@@ -26,7 +30,7 @@ struct GapResolver: Sendable {
             """
             SELECT DISTINCT l.virtualtransaction, l.pid, a.xact_start
             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'relation' AND l.relation = $1::regclass AND l.mode = 'RowExclusiveLock'
+            WHERE l.locktype = 'relation' AND l.relation IN \(Self.eventsTables) AND l.mode = 'RowExclusiveLock'
               AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             ORDER BY a.xact_start NULLS LAST
@@ -45,7 +49,7 @@ struct GapResolver: Sendable {
         let row = try await connection.query(
             """
             SELECT coalesce((SELECT array_to_string(array_agg(DISTINCT l.virtualtransaction), ',') FROM pg_locks l
-                     WHERE l.locktype = 'relation' AND l.relation = $1::regclass AND l.mode = 'RowExclusiveLock'
+                     WHERE l.locktype = 'relation' AND l.relation IN \(Self.eventsTables) AND l.mode = 'RowExclusiveLock'
                        AND l.granted AND l.virtualtransaction = ANY($2::text[])), ''),
                    EXISTS (SELECT 1 FROM \(self.events.quoted) WHERE global_position = $3)
             """, [self.events.quoted, PostgresTextArray(holders.map(\.virtualTransaction)), position]

@@ -66,7 +66,7 @@ public protocol Projection: Sendable {
 }
 
 /// A projection's policy for an event whose handler fails after its retries.
-public enum OnError: String, Sendable {
+public enum OnError: String, Sendable, CaseIterable {
     /// Park the projection at the event (state `failed`) until it succeeds on a later retry or a reset.
     case stop
     /// Write a dead-letter row and move past the event.

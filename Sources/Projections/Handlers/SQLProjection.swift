@@ -24,6 +24,8 @@ public struct SQLProjection: StatementProjection {
         "event_version": PostgresType.int4, "payload": PostgresType.jsonb, "payload_bytes": PostgresType.bytea,
         "metadata": PostgresType.jsonb, "created_at": PostgresType.timestamptz, "trace_id": PostgresType.text,
         "correlation_id": PostgresType.text, "causation_id": PostgresType.text, "projection": PostgresType.text,
+        // The stream layout's names, in either layout: the same values as the aggregate_* ones.
+        "stream_type": PostgresType.text, "stream_id": PostgresType.text, "stream_version": PostgresType.int8,
     ]
 
     public let name: String
@@ -53,7 +55,7 @@ public struct SQLProjection: StatementProjection {
     public let resetAggregateStatements: [SQLParameterScanner.Result]
 
     /// The named parameters `reset_aggregate` SQL may use.
-    public static let resetAggregateParameters: Set<String> = ["aggregate_type", "aggregate_id"]
+    public static let resetAggregateParameters: Set<String> = ["aggregate_type", "aggregate_id", "stream_type", "stream_id"]
 
     public var eventTypes: [String]? { self.handlers.keys.sorted() }
 
@@ -166,9 +168,9 @@ public struct SQLProjection: StatementProjection {
     func value(_ name: String, of event: PersistedEvent) -> PostgresParameter {
         switch name {
         case "global_position": event.globalPosition.postgresParameter
-        case "aggregate_type": event.aggregateType.postgresParameter
-        case "aggregate_id": event.aggregateID.postgresParameter
-        case "aggregate_version": event.aggregateVersion.postgresParameter
+        case "aggregate_type", "stream_type": event.aggregateType.postgresParameter
+        case "aggregate_id", "stream_id": event.aggregateID.postgresParameter
+        case "aggregate_version", "stream_version": event.aggregateVersion.postgresParameter
         case "event_id": event.eventID.postgresParameter
         case "event_type": event.eventType.postgresParameter
         case "event_version": event.eventVersion.postgresParameter
@@ -196,7 +198,7 @@ public struct SQLProjection: StatementProjection {
     /// Runs the `reset_aggregate` statements in order with the aggregate bound.
     public func resetAggregate(_ aggregate: AggregateKey, in transaction: Transaction) async throws {
         for statement in self.resetAggregateStatements {
-            let parameters: [any PostgresEncodable] = statement.names.map { $0 == "aggregate_type" ? aggregate.type : aggregate.id }
+            let parameters: [any PostgresEncodable] = statement.names.map { ["aggregate_type", "stream_type"].contains($0) ? aggregate.type : aggregate.id }
             try await transaction.query(statement.sql, parameters)
         }
     }

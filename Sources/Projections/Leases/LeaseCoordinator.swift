@@ -7,7 +7,7 @@ import Postgres
 /// pool (control priority: ahead of batches), it heartbeats, renews its leases, looks at the live
 /// instances and the units' holders, and claims or releases units as `LeaseBalance` says. Runners read the result from `Leases`.
 ///
-/// On cancellation it waits until `runnersStopped` (the batches in flight have finished), then
+/// On cancellation it waits until `runnersStopped` (every batch in flight committed or rolled back), then
 /// releases every lease at once so that another instance takes over on its next tick.
 struct LeaseCoordinator: Sendable {
     let units: [String]
@@ -102,11 +102,4 @@ struct LeaseCoordinator: Sendable {
         guard gethostname(&buffer, buffer.count) == 0 else { return "unknown" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }()
-}
-
-extension Duration {
-    /// The duration in seconds, as SQL intervals take it.
-    var inSeconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
-    /// The duration in whole nanoseconds, as swift-metrics timers take it.
-    var nanoseconds: Int64 { self.components.seconds * 1_000_000_000 + self.components.attoseconds / 1_000_000_000 }
 }

@@ -29,6 +29,7 @@ struct Batch: Sendable {
 /// before the first in-scope event it leaves out.
 struct BatchReader: Sendable {
     let events: QualifiedName
+    let layout: EventLayout
     let aggregateTypes: [String]?
     let eventTypes: [String]?
     let partition: WorkUnit.Partition?
@@ -45,6 +46,7 @@ struct BatchReader: Sendable {
 
     init(unit: WorkUnit, options: RuntimeOptions) {
         self.events = options.schema.eventsTable
+        self.layout = options.schema.layout
         self.aggregateTypes = unit.projection.aggregateTypes
         self.eventTypes = unit.projection.eventTypes
         self.partition = unit.partition
@@ -155,7 +157,7 @@ struct BatchReader: Sendable {
     /// The read's SQL: `$1` after, `$2` the limit, `$3` the upper bound, then the scope's parameters.
     private var sql: String {
         let events = self.events.quoted
-        let columns = PersistedEvent.columns
+        let columns = PersistedEvent.columns(self.layout)
         guard self.scoped else {
             return """
                 SELECT global_position, true, \(columns.joined(separator: ", "))
@@ -165,7 +167,7 @@ struct BatchReader: Sendable {
         var conditions: [String] = []
         var next = 4
         if self.aggregateTypes != nil {
-            conditions.append("aggregate_type = ANY($\(next)::text[])")
+            conditions.append("\(self.layout.typeColumn) = ANY($\(next)::text[])")
             next += 1
         }
         if self.eventTypes != nil {
@@ -173,7 +175,7 @@ struct BatchReader: Sendable {
             next += 1
         }
         if self.partition != nil {
-            conditions.append("\(WorkUnit.partitionExpression(count: "$\(next)")) = $\(next + 1)")
+            conditions.append("\(WorkUnit.partitionExpression(count: "$\(next)", layout: self.layout)) = $\(next + 1)")
         }
         // The scope test runs once per row (the LIMIT keeps the subquery from being flattened),
         // and out-of-scope rows carry no data.
@@ -225,53 +227,5 @@ struct BatchReader: Sendable {
         guard scanned > 0 else { return size }
         let wanted = inScope == 0 ? size * self.scopedScanFactor : size * scanned / inScope + size / 10
         return min(max(wanted, size), size * self.scopedScanFactor)
-    }
-}
-
-/// The events of a unit whose payload did not decrypt, by position, as their latest read found
-/// them: their handler fails with that error in the batch that applies them. (Isolation and
-/// retry decrypt their events again, in their own transaction: `BatchReader.decryptAgain`.)
-/// Entries at or below the checkpoint are dropped as it moves (`forget(through:)`), and a
-/// lookup costs one dictionary access per event.
-final class UndecryptableEvents: Sendable {
-    private let errors = Mutex<[Int64: EncryptionError]>([:])
-
-    /// How many positions are recorded (for tests).
-    var count: Int { self.errors.withLock { $0.count } }
-
-    /// Records what reading `batch` found: its failures, and its other events as decrypted.
-    func record(_ batch: Batch) {
-        self.errors.withLock { errors in
-            if !errors.isEmpty { for event in batch.events { errors[event.globalPosition] = nil } }
-            errors.merge(batch.undecryptable) { $1 }
-        }
-    }
-
-    /// Drops the entries at or below `checkpoint`: those events are applied or dead-lettered,
-    /// and a read after a rewind records them again.
-    func forget(through checkpoint: Int64) {
-        self.errors.withLock { errors in
-            guard !errors.isEmpty else { return }
-            errors = errors.filter { $0.key > checkpoint }
-        }
-    }
-
-    /// The errors recorded for `events`, by position (empty, and cheap, while none is recorded).
-    func errors(in events: [PersistedEvent]) -> [Int64: EncryptionError] {
-        self.errors.withLock { errors in
-            guard !errors.isEmpty else { return [:] }
-            var found: [Int64: EncryptionError] = [:]
-            for event in events { if let error = errors[event.globalPosition] { found[event.globalPosition] = error } }
-            return found
-        }
-    }
-
-    /// The handler failure of the first of `events` whose payload did not decrypt.
-    func firstFailure(in events: [PersistedEvent]) -> HandlerError? {
-        self.errors.withLock { errors in
-            guard !errors.isEmpty else { return nil }
-            for event in events { if let error = errors[event.globalPosition] { return HandlerError(event: event, error: error) } }
-            return nil
-        }
     }
 }

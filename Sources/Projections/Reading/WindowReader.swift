@@ -5,11 +5,12 @@ import Postgres
 /// partition hash when some unit is partitioned), and late rows by position.
 struct WindowReader: Sendable {
     let events: QualifiedName
+    let layout: EventLayout
     /// Whether to read each row's partition hash (some unit of the worker is partitioned).
     let partitioned: Bool
 
     private var selectList: String {
-        (["global_position"] + PersistedEvent.columns + (self.partitioned ? [WorkUnit.partitionHashExpression] : []))
+        (["global_position"] + PersistedEvent.columns(self.layout) + (self.partitioned ? [WorkUnit.partitionHashExpression(self.layout)] : []))
             .joined(separator: ", ")
     }
 
@@ -62,7 +63,7 @@ struct WindowReader: Sendable {
     private func decode(_ result: QueryResult) throws -> [WindowRow] {
         var rows: [WindowRow] = []
         rows.reserveCapacity(result.count)
-        let hashColumn = 1 + PersistedEvent.columns.count
+        let hashColumn = 1 + PersistedEvent.columns(self.layout).count
         for row in result {
             let event = try PersistedEvent(row: row)
             rows.append(WindowRow(event: event, partitionHash: self.partitioned ? try row.decode(Int32.self, at: hashColumn) : nil))

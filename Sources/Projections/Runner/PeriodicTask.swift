@@ -3,10 +3,8 @@ import Postgres
 
 /// A background duty on a borrowed connection (the lease coordinator, the swap monitor, the lag
 /// sampler): `tick` every `interval` until the task is cancelled, each tick on a connection
-/// borrowed from the pool for that tick only. A failure waits a jittered backoff before the next
-/// tick (the pool discards a connection that broke). The backoff starts over only after a tick
-/// succeeded: a tick that keeps failing the same way (a missing column, a permission) keeps
-/// backing off instead of retrying ten times a second.
+/// borrowed from the pool for that tick only. A failure waits `RetryLoop`'s backoff before the
+/// next tick (the pool discards a connection that broke), which starts over once a tick succeeded.
 struct PeriodicTask: Sendable {
     let role: String
     let interval: Duration
@@ -23,24 +21,17 @@ struct PeriodicTask: Sendable {
     func run(
         first: (PostgresConnection) async throws -> Void = { _ in }, tick: (PostgresConnection) async throws -> Void
     ) async {
-        var backoff = self.backoff
         var firstDone = false
-        while !Task.isCancelled {
-            do {
-                try await self.pool.withConnection(priority: self.priority) { connection in
-                    if !firstDone {
-                        try await first(connection)
-                        firstDone = true
-                    }
-                    try await tick(connection)
+        await RetryLoop(role: self.role, backoff: self.backoff, logger: self.logger, level: self.level).run { progressed in
+            try await self.pool.withConnection(priority: self.priority) { connection in
+                if !firstDone {
+                    try await first(connection)
+                    firstDone = true
                 }
-                backoff.reset()
-                try await Task.sleep(for: self.interval)
-            } catch {
-                if Task.isCancelled { break }
-                self.logger.log(level: self.level, "\(self.role) failed; trying again.", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.next())
+                try await tick(connection)
             }
+            progressed()
+            try await Task.sleep(for: self.interval)
         }
     }
 }

@@ -195,6 +195,7 @@ public struct ProjectionRunner: Sendable {
                 guard let token = try await self.leaseToken(&session, on: connection) else {
                     return machine.notOwner(now: .now)
                 }
+                machine.batchStarting()
                 let started = ContinuousClock.now
                 do {
                     let summary = try await self.busy { try await self.runBatch(plan, token: token, on: connection, &session) }

@@ -79,8 +79,9 @@ extension RunnerStateMachine {
     enum State: Sendable {
         case initial
         case connecting
-        /// Connected; the next step is a batch.
-        case running
+        /// Connected; the next step is a batch. `catchingUp`: the last batch read ahead or came
+        /// back full, so the next one reads ahead too.
+        case running(catchingUp: Bool)
         case idle(pollDeadline: ContinuousClock.Instant)
         case standby
         case gap(Gap)

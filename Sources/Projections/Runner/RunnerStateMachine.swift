@@ -21,7 +21,6 @@ struct RunnerStateMachine {
     /// the lease's token, so a successor's state is never overwritten).
     private(set) var lastOwner = false
     private(set) var connected = false
-    private(set) var catchingUp = false
     /// After a failure in a multi-batch transaction: one batch per transaction up to here.
     private(set) var singleBatchUntil: Int64?
     /// After a failure outside a handler (a lost connection, a deadlock): one batch per
@@ -69,13 +68,19 @@ struct RunnerStateMachine {
     /// check again (the coordinator wakes the runner when it gains the unit).
     mutating func notOwner(now: ContinuousClock.Instant) -> Action {
         self.owned = false
-        self.catchingUp = false
         self.state = .standby
         let recheck = min(self.options.pollInterval, .seconds(1))
         return .wait(Wait(until: now + recheck, recordStateFirst: false, closeReader: true, standby: true))
     }
 
     // MARK: - Batches
+
+    /// A batch begins under this instance's lease: the runner owns the unit from here on (until
+    /// fenced off), so a shutdown, even before its first commit, records `stopped`.
+    mutating func batchStarting() {
+        self.owned = true
+        self.lastOwner = true
+    }
 
     /// The batch transaction committed.
     mutating func batchCommitted(_ summary: BatchSummary, now: ContinuousClock.Instant) -> Action {
@@ -96,15 +101,12 @@ struct RunnerStateMachine {
         switch summary.outcome {
         case .progressed:
             self.pollDelay = self.options.pollInterval
-            self.catchingUp = summary.readAhead || summary.full
-            return self.nextBatch(now: now)
+            return self.nextBatch(now: now, catchingUp: summary.readAhead || summary.full)
         case .idle:
-            self.catchingUp = false
             let deadline = now + self.pollDelay
             self.state = .idle(pollDeadline: deadline)
             return .wait(self.idleWait(now: now, deadline: deadline, closeReader: true))
         case .blocked(let unresolved):
-            self.catchingUp = false
             self.state = .gap(Gap(unresolved: unresolved, started: now))
             return .probeGap(unresolved)
         }
@@ -114,11 +116,10 @@ struct RunnerStateMachine {
     mutating func batchFailed(_ failure: BatchFailure, now: ContinuousClock.Instant) -> Action {
         self.owned = true
         self.lastOwner = true
-        self.catchingUp = false
         self.singleBatchUntil = failure.events.last?.globalPosition ?? failure.frontier.position
         guard failure.checkpoint == failure.transactionStart else {
             // Batches before the failing one were rolled back with it: redo them one per transaction.
-            return self.nextBatch(now: now)
+            return self.nextBatch(now: now, catchingUp: false)
         }
         self.state = .isolating
         return .isolate(failure)
@@ -149,7 +150,6 @@ struct RunnerStateMachine {
             // The lease outlives a lost connection (it is a row, renewed by the coordinator):
             // the runner still owns the unit, and its writes stay fenced by the lease's token.
             if lost { self.connected = false }
-            self.catchingUp = false
             self.recoveringCommits = Self.recoveryCommits
             self.batchSize = max(max(1, self.options.batchSize / 16), self.batchSize / 2)
             self.state = .backingOff
@@ -158,7 +158,6 @@ struct RunnerStateMachine {
                 Reconnect(after: delay, closeConnection: lost, failed: transient ? nil : message, message: message))
         case .handler(let message):
             // A handler error outside a batch (e.g. in `prepare`): the projection cannot run.
-            self.catchingUp = false
             self.state = .backingOff
             return .reconnect(
                 Reconnect(after: self.longestDelay(), closeConnection: false, failed: message, message: message))
@@ -194,7 +193,7 @@ struct RunnerStateMachine {
 
     /// The transactions that may own the missing positions, as found by the first probe.
     mutating func gapHolders(_ count: Int, now: ContinuousClock.Instant) -> Action {
-        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        guard case .gap(let gap) = self.state else { return self.invalid(now: now) }
         if count == 0 { return .findVisible(gap.unresolved) }
         return self.recheck(gap, now: now)
     }
@@ -202,7 +201,7 @@ struct RunnerStateMachine {
     /// A re-check: how many of the possible owners still run, and whether the first missing
     /// position became visible (its owner committed).
     mutating func gapRechecked(remaining: Int, visible: Bool, now: ContinuousClock.Instant) -> Action {
-        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        guard case .gap(let gap) = self.state else { return self.invalid(now: now) }
         if visible { return self.nextBatch(now: now) }
         if remaining == 0 { return .findVisible(gap.unresolved) }
         if self.skippingGap(now: now) {
@@ -215,7 +214,7 @@ struct RunnerStateMachine {
     /// Every possible owner has ended; these positions of the unresolved ranges are visible,
     /// the rest are dead.
     mutating func gapVisible(_ visible: Set<Int64>, now: ContinuousClock.Instant) -> Action {
-        guard case .gap(let gap) = self.state else { return self.nextBatch(now: now) }
+        guard case .gap(let gap) = self.state else { return self.invalid(now: now) }
         // O(ranges + visible positions), whatever the ranges' lengths (a sequence moved by millions).
         let sorted = visible.sorted()
         for range in gap.unresolved {
@@ -270,7 +269,7 @@ struct RunnerStateMachine {
     }
 
     mutating func retried(_ result: RetryResult, now: ContinuousClock.Instant) -> Action {
-        guard case .retrying(var retrying) = self.state else { return self.nextBatch(now: now) }
+        guard case .retrying(var retrying) = self.state else { return self.invalid(now: now) }
         switch result {
         case .applied, .moved:
             return self.nextBatch(now: now)
@@ -305,7 +304,7 @@ struct RunnerStateMachine {
 
     /// The checkpoint as read while halted (`on_error: stop`).
     mutating func haltChecked(position: Int64?, now: ContinuousClock.Instant) -> Action {
-        guard case .halted(let halted) = self.state else { return self.nextBatch(now: now) }
+        guard case .halted(let halted) = self.state else { return self.invalid(now: now) }
         if position != halted.event.globalPosition - 1 { return self.resetObserved(to: position ?? 0, now: now) }
         if now >= halted.until { return self.nextBatch(now: now) }
         return .checkHalted(after: min(self.options.pollInterval, halted.until - now), recordStateFirst: self.heartbeatDue(now))
@@ -342,15 +341,32 @@ struct RunnerStateMachine {
         return low
     }
 
-    private mutating func nextBatch(now: ContinuousClock.Instant) -> Action {
+    /// Whether the runner is catching up: running, after a batch that read ahead or came back full.
+    var catchingUp: Bool {
+        guard case .running(let catchingUp) = self.state else { return false }
+        return catchingUp
+    }
+
+    /// The next batch; `catchingUp` nil keeps what the state says (false from any other state
+    /// than `running`).
+    private mutating func nextBatch(now: ContinuousClock.Instant, catchingUp: Bool? = nil) -> Action {
         guard self.connected else { return self.reconnectNow() }
-        self.state = .running
+        let catchingUp = catchingUp ?? self.catchingUp
+        self.state = .running(catchingUp: catchingUp)
         return .runBatch(
             BatchPlan(
                 maxBatches: self.singleBatchUntil == nil && !self.recovering ? max(1, self.options.batchesPerTransaction) : 1,
                 batchSize: self.batchSize,
-                readAhead: self.catchingUp && self.singleBatchUntil == nil && !self.recovering && self.readAheadAllowed(now),
+                readAhead: catchingUp && self.singleBatchUntil == nil && !self.recovering && self.readAheadAllowed(now),
                 dead: self.dead))
+    }
+
+    /// An event the driver cannot report in this state (a gap probe's answer outside a gap, a
+    /// retry's result outside a retry): a driver bug. Loud in debug builds (tests); a release
+    /// build goes on with the next batch, which re-reads everything from the checkpoint.
+    private mutating func invalid(now: ContinuousClock.Instant, function: StaticString = #function) -> Action {
+        assertionFailure("Invalid state \(self.state) for \(function)")
+        return self.nextBatch(now: now, catchingUp: false)
     }
 
     private func readAheadAllowed(_ now: ContinuousClock.Instant) -> Bool {

@@ -6,7 +6,7 @@ import Postgres
 public enum StartupCheck {
     // Every column `migrate` creates in the tables the runtime reads and writes (docs/reference.md's
     // tables), not only those read at start: a column missing at run time would fail for ever after READY.
-    static let eventColumns = ["global_position"] + PersistedEvent.columns
+    static func eventColumns(_ layout: EventLayout) -> [String] { ["global_position"] + PersistedEvent.columns(layout) }
     static let checkpointColumns = [
         "consumer_name", "last_position", "created_at", "updated_at", "state", "last_error", "heartbeat_at", "head_position",
         "gap_position", "gap_holder", "fencing_token", "events_per_second", "retired_at", "successor", "parked_version",
@@ -26,7 +26,7 @@ public enum StartupCheck {
     ///   or the sequence whose cache is larger than 1.
     public static func verify(_ schema: Schema, allowSequenceCache: Bool, on connection: PostgresConnection) async throws {
         for (table, columns) in [
-            (schema.eventsTable, eventColumns), (schema.checkpointsTable, checkpointColumns),
+            (schema.eventsTable, eventColumns(schema.layout)), (schema.checkpointsTable, checkpointColumns),
             (schema.gapSkipsTable, gapColumns), (schema.deadLettersTable, deadLetterColumns),
             (schema.nodesTable, nodeColumns), (schema.assignmentsTable, assignmentColumns),
         ] {
@@ -44,14 +44,10 @@ public enum StartupCheck {
                     "table \(table) lacks column(s) \(missing.joined(separator: ", ")): run `projectionist migrate` first")
             }
         }
-        let sequence = try await connection.query(
-            """
-            SELECT s.seqrelid::regclass::text, s.seqcache FROM pg_sequence s
-            WHERE s.seqrelid = pg_get_serial_sequence($1, 'global_position')::regclass
-            """, [schema.eventsTable.quoted])
+        let sequence = try await connection.query(Self.sequenceQuery, [schema.eventsTable.quoted])
         guard let row = sequence.first else {
             throw SchemaError(
-                "\(schema.eventsTable).global_position has no sequence: it must be BIGSERIAL (a sequence default)")
+                "\(schema.eventsTable).global_position has no sequence: it must be BIGSERIAL, or default to nextval() of a sequence")
         }
         let name = try row.decode(String.self, at: 0)
         let cache = try row.decode(Int64.self, at: 1)
@@ -60,4 +56,11 @@ public enum StartupCheck {
                 "sequence \(name) has CACHE \(cache): sessions hold numbers long before they insert, so gaps cannot be decided exactly. Run `ALTER SEQUENCE \(name) CACHE 1`, or set store.allow_sequence_cache: true to accept it")
         }
     }
+
+    /// The position sequence of the events table (`Schema.positionSequenceExpression`), with
+    /// its cache size.
+    static let sequenceQuery = """
+        SELECT s.seqrelid::regclass::text, s.seqcache FROM pg_sequence s
+        WHERE s.seqrelid = \(Schema.positionSequenceExpression)
+        """
 }

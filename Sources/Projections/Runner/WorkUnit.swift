@@ -23,9 +23,15 @@ public struct WorkUnit: Sendable {
 
     /// The units of `projection`: one, or one per partition.
     public static func units(of projection: any Projection) -> [WorkUnit] {
-        let count = max(1, projection.partitions)
-        guard count > 1 else { return [WorkUnit(projection: projection, partition: nil)] }
-        return (0..<count).map { WorkUnit(projection: projection, partition: Partition(index: $0, count: count)) }
+        Self.partitions(projection.partitions).map { WorkUnit(projection: projection, partition: $0) }
+    }
+
+    /// The partitions of a projection declared with `count` partitions: `[nil]` for one (or
+    /// fewer), else one per index. Callers that know only the name and the count (the status
+    /// report, the configuration) expand a projection into its units with this.
+    public static func partitions(_ count: Int) -> [Partition?] {
+        guard count > 1 else { return [nil] }
+        return (0..<count).map { Partition(index: $0, count: count) }
     }
 
     /// The checkpoint's (and the lease's) identity: the projection's name, followed by
@@ -46,16 +52,17 @@ public struct WorkUnit: Sendable {
         return (String(unitName[..<hash]), Partition(index: index, count: count))
     }
 
-    /// The SQL expression of an event's partition among `count` (columns `aggregate_type` and
-    /// `aggregate_id`): the first 32 bits of md5(aggregate_type || '/' || aggregate_id), top bit
-    /// cleared, modulo count. Stable across PostgreSQL versions and reproducible in any language;
-    /// all events of one aggregate fall in one partition.
-    public static func partitionExpression(count: String) -> String {
-        "(\(Self.partitionHashExpression) % \(count))"
+    /// The SQL expression of an event's partition among `count` (the layout's type and id
+    /// columns, `aggregate_type` and `aggregate_id` or `stream_type` and `stream_id`): the first
+    /// 32 bits of md5(type || '/' || id), top bit cleared, modulo count. Stable across PostgreSQL
+    /// versions and reproducible in any language; all events of one stream fall in one partition.
+    public static func partitionExpression(count: String, layout: EventLayout) -> String {
+        "(\(Self.partitionHashExpression(layout)) % \(count))"
     }
 
     /// The hash `partitionExpression` takes modulo the count: the shared reader reads it with
     /// each row, so that every partition of every projection tests its share in Swift.
-    public static let partitionHashExpression =
-        "(('x' || substr(md5(aggregate_type || '/' || aggregate_id), 1, 8))::bit(32)::int & 2147483647)"
+    public static func partitionHashExpression(_ layout: EventLayout) -> String {
+        "(('x' || substr(md5(\(layout.typeColumn) || '/' || \(layout.idColumn)), 1, 8))::bit(32)::int & 2147483647)"
+    }
 }

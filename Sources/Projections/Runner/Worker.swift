@@ -56,20 +56,24 @@ public struct Worker: Sendable {
         self.logger = logger
     }
 
-    /// Checks the schema, then runs until cancelled.
+    /// The start-up check, the one place it is defined: the schema (tables, columns, the events
+    /// sequence), the checkpoints of partitioned projections, and the published views (which
+    /// must exist with `requireViews`, as `migrate` creates them).
+    /// - Throws: `SchemaError` naming what is missing and what to run; `PostgresError`.
+    public func verifyStartup(requireViews: Bool = false, on connection: PostgresConnection) async throws {
+        try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
+        try await StartupCheck.verifyPartitions(self.projections, schema: self.options.schema, on: connection)
+        try await Publications(schema: self.options.schema, projections: self.projections).verify(requireViews: requireViews, on: connection)
+    }
+
+    /// Checks the schema (`verifyStartup`), then runs until cancelled.
     /// - Parameters:
+    ///   - verify: run the start-up check (false only when the caller just ran `verifyStartup`).
     ///   - ready: called once the schema is checked and every runner has started.
-    ///   - health: runs as one more child (e.g. the systemd watchdog and STATUS reporter).
     /// - Throws: `SchemaError` or `PostgresError` from the start-up check; nothing after start.
-    ///   - verify: run the start-up check (skip it only when the caller just did).
-    public func run(
-        verify: Bool = true, ready: @Sendable () async -> Void = {}, health: (@Sendable (StatusBoard) async -> Void)? = nil
-    ) async throws {
+    public func run(verify: Bool = true, ready: @Sendable () async -> Void = {}) async throws {
         if verify {
-            try await self.pool.withConnection(priority: .control) { connection in
-                try await StartupCheck.verify(self.options.schema, allowSequenceCache: self.options.allowSequenceCache, on: connection)
-                try await StartupCheck.verifyPartitions(self.projections, schema: self.options.schema, on: connection)
-            }
+            try await self.pool.withConnection(priority: .control) { try await self.verifyStartup(on: $0) }
         }
 
         let coordinator = LeaseCoordinator(
@@ -102,9 +106,6 @@ public struct Worker: Sendable {
                 group.addTask { await lag.run() }
                 let metrics = WorkerMetrics(board: self.board, units: self.units)
                 group.addTask { await metrics.run() }
-                if let health {
-                    group.addTask { await health(self.board) }
-                }
                 self.logger.info(
                     "Worker started.",
                     metadata: ["projections": "\(self.projections.count)", "units": "\(self.units.count)", "instance": "\(self.options.instanceID)"])
@@ -121,7 +122,7 @@ public struct Worker: Sendable {
     func makeSharedLog() -> SharedLog? {
         guard self.options.sharedReading, self.units.count > 1 else { return nil }
         let chunk = self.options.sharedReadChunk ?? 4 * max(1, self.options.batchSize)
-        let windowReader = WindowReader(events: self.options.schema.eventsTable, partitioned: self.units.contains { $0.partition != nil })
+        let windowReader = WindowReader(events: self.options.schema.eventsTable, layout: self.options.schema.layout, partitioned: self.units.contains { $0.partition != nil })
         let pool = self.pool
         return SharedLog(
             capacity: self.options.sharedWindowRows ?? 8 * chunk, chunk: chunk, patience: self.options.sharedWindowPatience,
@@ -156,27 +157,21 @@ public struct Worker: Sendable {
 
     /// LISTENs on `channel` on a dedicated connection (out of the pool for good, counted in its
     /// budget) and wakes every runner on each notification; after (re)connecting it wakes them
-    /// all, since notifications may have been lost. A lost connection is replaced after a
-    /// jittered backoff.
+    /// all, since notifications may have been lost. A lost connection is replaced after
+    /// `RetryLoop`'s backoff.
     func listen(on channel: String) async {
-        var backoff = self.options.reconnectBackoff
-        while !Task.isCancelled {
-            var held: PostgresConnection?
+        await RetryLoop(role: "Notification listener", backoff: self.options.reconnectBackoff, logger: self.logger).run { progressed in
+            let connection = try await self.pool.reserveDedicated()
             do {
-                let connection = try await self.pool.reserveDedicated()
-                held = connection
                 try await connection.listen(channel)
-                backoff.reset()
+                progressed()
                 self.broadcaster.signalAll()
                 for try await _ in connection.notifications() { self.broadcaster.signalAll() }
             } catch {
-                if let held { await self.pool.release(held, after: error) }
-                held = nil
-                if Task.isCancelled { break }
-                self.logger.warning("Notification listener lost its connection; reconnecting.", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: backoff.next())
+                await self.pool.release(connection, after: error)
+                throw error
             }
-            if let held { await self.pool.release(held) }
+            await self.pool.release(connection)
         }
     }
 }

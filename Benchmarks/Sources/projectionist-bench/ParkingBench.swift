@@ -4,7 +4,7 @@ import ProjectionistApp
 import Projections
 import TestSupport
 
-/// Issue 20: what `on_error: park` costs a catch-up when nothing is parked (the parked set is
+/// What `on_error: park` costs a catch-up when nothing is parked (the parked set is
 /// checked through the checkpoint row's `parked_version`, read by the lock every transaction
 /// takes anyway). The SQL projection from the example configuration catches up as `stop` and as
 /// `park`, alternating for BENCH_ROUNDS rounds, each figure the median of its rounds; the spread

@@ -5,7 +5,7 @@ import ProjectionistApp
 import Projections
 import TestSupport
 
-// Issue 11's measurements: one projection caught up in 1, 2 and 4 partitions, and how long a
+// The partition measurements: one projection caught up in 1, 2 and 4 partitions, and how long a
 // unit of work goes without a holder when its daemon is killed (kill -9) or stopped (SIGTERM).
 
 extension Bench {
@@ -268,7 +268,7 @@ extension Percentiles {
 }
 
 extension BenchResults {
-    /// The rows of issue 11's measurements, when they ran.
+    /// The rows of the partition measurements, when they ran.
     var scaleRows: [(String, String, String, String)] {
         var rows: [(String, String, String, String)] = []
         for figure in self.partitionedCatchUps {

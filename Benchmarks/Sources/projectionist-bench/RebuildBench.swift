@@ -4,7 +4,7 @@ import Postgres
 import Projections
 import TestSupport
 
-// Issue 12's measurement: a successor (`replaces`) rebuilt from 0 beside the live version while
+// The rebuild measurement: a successor (`replaces`) rebuilt from 0 beside the live version while
 // a reader queries the published view every 10 ms and writers append, then swapped in.
 
 extension Bench {

@@ -4,7 +4,7 @@ import Postgres
 import Projections
 import TestSupport
 
-// The load around issue 12's rebuild: stopping daemons, the writers and the readers of the view.
+// The load around the rebuild measurement: stopping daemons, the writers and the readers of the view.
 
 extension Bench {
     /// SIGTERM, and waits for the exit.

@@ -4,7 +4,7 @@ import Postgres
 import Projections
 import TestSupport
 
-// Issue 19: fifty projections on a budget of ten connections, catching up from 0 in one daemon.
+// Fifty projections on a budget of ten connections, catching up from 0 in one daemon.
 
 extension Bench {
     /// Catches 50 (`BENCH_MANY_PROJECTIONS`) copies of the example projection up in one daemon

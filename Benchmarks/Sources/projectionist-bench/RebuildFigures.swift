@@ -4,7 +4,7 @@ import Postgres
 import Projections
 import TestSupport
 
-// The figures of issue 12's rebuild measurement and their rows in the table.
+// The figures of the rebuild measurement and their rows in the table.
 
 /// CPU seconds so far: one daemon's, the PostgreSQL cluster's, this process's and the machine's busy time.
 struct CPUSnapshot {
@@ -156,7 +156,7 @@ struct ReaderFigures: Codable {
     }
 }
 
-/// Issue 12's figures.
+/// The rebuild measurement's figures.
 struct RebuildFigures: Codable {
     /// Order events up to the head at v2's start (what v2 rebuilt).
     var events: Int64 = 0
@@ -228,7 +228,7 @@ struct RebuildFigures: Codable {
 }
 
 extension BenchResults {
-    /// The rows of issue 12's measurement, when it ran.
+    /// The rows of the rebuild measurement, when it ran.
     var rebuildRows: [(String, String, String, String)] {
         guard let figures = self.rebuild else { return [] }
         var rebuild = String(format: "%.0f events/s (%.2f× plain catch-up, %.0f)", figures.rebuild.eventsPerSecond, figures.ratio, figures.plainEventsPerSecond)

@@ -69,9 +69,9 @@ struct BenchResults: Codable {
     /// The idle RSS without file-backed pages (the runtime's and libraries' code).
     var idleAnonMiB: Double = 0
     var tenProjectionsEventsPerSecond: Double = 0
-    /// Issue 13: the memory part again with the HTTP listener on, scraped every second.
+    /// The memory part again with the HTTP listener on, scraped every second.
     var listener: MemoryFigures?
-    /// Issue 11: the SQL projection caught up with partitions 1, 2 and 4.
+    /// The SQL projection caught up with partitions 1, 2 and 4.
     var partitionedCatchUps: [PartitionedCatchUp] = []
     /// Two daemons: from kill -9 of the holder to the other's claim, with `worker.lease_ttl` of
     /// `failoverLeaseTTL` seconds; the part after the old lease's expiry; after SIGTERM.
@@ -79,13 +79,13 @@ struct BenchResults: Codable {
     var failoverPastExpiry: Percentiles?
     var failoverLeaseTTL: Double = 0
     var handover: Percentiles?
-    /// Issue 12: a successor rebuilt beside the live version, under a reader, and swapped in.
+    /// A successor rebuilt beside the live version, under a reader, and swapped in.
     var rebuild: RebuildFigures?
-    /// Issue 14: catch-up with `decrypt: true`.
+    /// Catch-up with `decrypt: true`.
     var encryption: EncryptionFigures?
-    /// Issue 19: 50 projections on a budget of 10 connections.
+    /// 50 projections on a budget of 10 connections.
     var manyProjections: ManyProjectionsFigures?
-    /// Issue 20: on_error park with nothing parked against stop.
+    /// on_error park with nothing parked against stop.
     var parking: ParkingFigures?
 
     var table: String {

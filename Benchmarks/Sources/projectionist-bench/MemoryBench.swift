@@ -17,7 +17,7 @@ extension Bench {
         }
         try await self.freshSchema(admin)
         _ = try await Seeder.seedOrders(self.orders, on: admin)
-        // Issue 13: the same run with the HTTP listener off, then on and scraped every second.
+        // The same run with the HTTP listener off, then on and scraped every second.
         let off = try await self.memoryRun(binary, listener: false, admin)
         let on = try await self.memoryRun(binary, listener: true, admin)
         self.results.peakRSSMiB = off.peak

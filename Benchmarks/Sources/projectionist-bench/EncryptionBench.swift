@@ -6,7 +6,7 @@ import Postgres
 import Projections
 import TestSupport
 
-// Issue 14's part: catch-up with `decrypt: true` where every OrderPlaced carries an encrypted
+// The encryption part: catch-up with `decrypt: true` where every OrderPlaced carries an encrypted
 // customer email, against the same log with the email in plain text.
 
 /// The encryption part's figures.

@@ -3,11 +3,12 @@ import Foundation
 import Postgres
 import Projections
 import TestSupport
+import TestTraits
 import Testing
 
-// The seed's "Getting started" walkthrough, in Swift. The README's "Event store" snippet is
-// this code; keep the two in step. Payload types and order_overview_v1 (version-guarded, as in
-// the seed) live in TestSupport/OrderWorkload.swift and TestSupport/TestProjections.swift.
+// The getting-started walkthrough, in Swift. docs/guide.md's "Event store" snippet is this
+// code; keep the two in step. Payload types and order_overview_v1 (version-guarded) live in
+// TestSupport/OrderWorkload.swift and TestSupport/TestProjections.swift.
 
 /// The Order aggregate, rebuilt from its stream.
 struct Order {
@@ -33,13 +34,13 @@ struct Order {
     }
 }
 
-@Suite(.timeLimit(.minutes(1)))
-struct SeedWalkthroughTests {
+@Suite(.database, .timeLimit(.minutes(1)))
+struct GettingStartedWalkthroughTests {
     @Test("place an order with two lines and a confirmation, read it back, rebuild it, project it inline")
     func walkthrough() async throws {
-        let db = try await TestDatabase.migrated("seed")
+        let db = try await TestDatabase.migrated("walkthrough")
         let connection = try await db.connect()
-        try await connection.query(OrderWorkload.readModelSQL)  // the seed's order_overview_v1
+        try await connection.query(OrderWorkload.readModelSQL)  // the getting-started order_overview_v1
 
         // README: Event store
         let store = EventStore()

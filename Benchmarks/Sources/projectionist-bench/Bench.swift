@@ -7,7 +7,7 @@ import Projections
 import Synchronization
 import TestSupport
 
-/// One benchmark run: every measurement of issue 6 on one throwaway database.
+/// One benchmark run: every measurement on one throwaway database.
 struct Bench {
     let database: ConnectionConfiguration
     let connectionString: String
