@@ -43,23 +43,23 @@ import Testing
     }
 
     @Test("Python's cryptography AESGCM (no associated data) opens what Swift seals, and Swift opens what it seals")
-    func pythonInterop() throws {
+    func pythonInterop() async throws {
         let key = SymmetricKey(size: .bits256)
         let plaintext = Array("{\"street\":\"Rue de l'Église 5\",\"zip\":\"1000\"}".utf8)
         let sealed = try Envelope.seal(plaintext, using: key)
-        let opened = try Fixtures.python("open", Fixtures.base64(key), Data(sealed).base64EncodedString())
+        let opened = try await Fixtures.python("open", Fixtures.base64(key), Data(sealed).base64EncodedString())
         #expect(Data(base64Encoded: opened).map(Array.init) == plaintext)
 
-        let pythonSealed = try Fixtures.python("seal", Fixtures.base64(key), Data(plaintext).base64EncodedString())
+        let pythonSealed = try await Fixtures.python("seal", Fixtures.base64(key), Data(plaintext).base64EncodedString())
         #expect(try Envelope.open(Data(base64Encoded: pythonSealed)!, using: key) == plaintext)
 
         // A data key wrapped by Swift unwraps in Python, and one wrapped by Python unwraps in Swift.
         let systemKey = SymmetricKey(size: .bits256)
         let dataKey = Envelope.generateDataKey()
         let wrapped = try Envelope.wrap(dataKey, under: systemKey)
-        #expect(try Fixtures.python("open", Fixtures.base64(systemKey), Data(wrapped).base64EncodedString()) == Fixtures.base64(dataKey))
-        let pythonKey = try Fixtures.python("newkey")
-        let pythonWrapped = try Fixtures.python("seal", Fixtures.base64(systemKey), pythonKey)
+        #expect(try await Fixtures.python("open", Fixtures.base64(systemKey), Data(wrapped).base64EncodedString()) == Fixtures.base64(dataKey))
+        let pythonKey = try await Fixtures.python("newkey")
+        let pythonWrapped = try await Fixtures.python("seal", Fixtures.base64(systemKey), pythonKey)
         #expect(Fixtures.base64(try Envelope.unwrap(Data(base64Encoded: pythonWrapped)!, under: systemKey)) == pythonKey)
     }
 }
@@ -75,12 +75,12 @@ import Testing
     }
 
     @Test("matches Python for random keys and inputs; deterministic; never shows its key")
-    func matchesPython() throws {
+    func matchesPython() async throws {
         let keyBytes = Fixtures.randomBase64()
         let hasher = HMACHasher(key: Data(base64Encoded: keyBytes)!)
         for input in ["user-123", "bob@example.org", "😀 multi-byte", String(repeating: "x", count: 200)] {
             let hash = hasher.hash(input)
-            #expect(hash == (try Fixtures.python("hmac", keyBytes, input)))
+            #expect(hash == (try await Fixtures.python("hmac", keyBytes, input)))
             #expect(hash.count == 64 && hash == hash.lowercased() && hash == hasher.hash(input))
         }
         #expect(!"\(hasher)".contains(keyBytes))

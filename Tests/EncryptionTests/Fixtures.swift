@@ -45,8 +45,8 @@ enum Fixtures {
     }
 
     /// Runs the Python helper (the `cryptography` package's AESGCM, the `hmac` module).
-    static func python(_ arguments: String...) throws -> String {
-        let run = try Shell.run(["python3", "-c", self.pythonHelper] + arguments)
+    static func python(_ arguments: String...) async throws -> String {
+        let run = try await Shell.run(["python3", "-c", self.pythonHelper] + arguments)
         guard run.status == 0 else {
             throw EncryptionError(.invalidArgument, "python3 failed (\(run.status)): \(run.output)")
         }

@@ -15,7 +15,7 @@ import Testing
         let file = TemporaryFile.write(KeyStore.migrationSQL(table: table), name: "keys-\(UUID()).sql")
         defer { TemporaryFile.remove(file) }
         for _ in 0..<2 {
-            let run = try Shell.run(["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", database.connectionString, "-f", file])
+            let run = try await Shell.run(["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", database.connectionString, "-f", file])
             #expect(run.status == 0, "psql failed: \(run.output)")
         }
         let connection = try await database.connect()

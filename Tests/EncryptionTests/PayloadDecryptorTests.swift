@@ -225,17 +225,17 @@ import Testing
         // Swift → Python: unwrap the stored data key with the system key, then open the field.
         let field = try await setup.encryptor.encrypt(json: Array("{\"zip\":\"1000\"}".utf8), scope: "user-pii", scopeID: "alice", on: setup.connection)
         let stored = try #require(try await setup.store.key(field.key, on: setup.connection))
-        let dataKey = try Fixtures.python("open", systemKey, Data(stored.encryptedKey).base64EncodedString())
-        let plaintext = try Fixtures.python("open", dataKey, Data(field.ciphertext).base64EncodedString())
+        let dataKey = try await Fixtures.python("open", systemKey, Data(stored.encryptedKey).base64EncodedString())
+        let plaintext = try await Fixtures.python("open", dataKey, Data(field.ciphertext).base64EncodedString())
         #expect(Data(base64Encoded: plaintext).map { String(decoding: $0, as: UTF8.self) } == "{\"zip\":\"1000\"}")
 
         // Python → Swift: a data key made and wrapped by Python, stored as a Go or Python writer would, and a field sealed by Python.
-        let pythonDataKey = try Fixtures.python("newkey")
-        let wrapped = try Fixtures.python("seal", systemKey, pythonDataKey)
+        let pythonDataKey = try await Fixtures.python("newkey")
+        let wrapped = try await Fixtures.python("seal", systemKey, pythonDataKey)
         try await setup.connection.query(
             "INSERT INTO infrastructure.encryption_keys (scope, scope_id, key_version, encrypted_key, system_key_id) VALUES ('user-pii', 'carol', 1, $1, 'k1')",
             [Array(Data(base64Encoded: wrapped)!)])
-        let sealed = try Fixtures.python("seal", pythonDataKey, Data("\"carol@example.com\"".utf8).base64EncodedString())
+        let sealed = try await Fixtures.python("seal", pythonDataKey, Data("\"carol@example.com\"".utf8).base64EncodedString())
         let payload = "{\"email\":{\"$encrypted\":{\"scope\":\"user-pii\",\"scope_id\":\"carol\",\"key_version\":1,\"ciphertext\":\"\(sealed)\"}}}"
         let result = try await PayloadDecryptor(keyStore: setup.store).decrypt(Array(payload.utf8), on: setup.connection)
         #expect(result.bytes.text == "{\"email\":\"carol@example.com\"}")

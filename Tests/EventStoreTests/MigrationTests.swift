@@ -6,8 +6,8 @@ import TestTraits
 import Testing
 
 /// Runs psql against a database, as an operator applying the generated file would.
-func psql(_ connectionString: String, file: String) throws -> (status: Int32, output: String) {
-    try Shell.run(["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", connectionString, "-f", file])
+func psql(_ connectionString: String, file: String) async throws -> (status: Int32, output: String) {
+    try await Shell.run(["psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", connectionString, "-f", file])
 }
 
 /// The repository's root, found from this file's path.
@@ -31,7 +31,7 @@ struct MigrationTests {
         try Migration.sql(for: schema).write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         for _ in 0..<2 {
-            let run = try psql(db.connectionString, file: file)
+            let run = try await psql(db.connectionString, file: file)
             #expect(run.status == 0, "psql failed: \(run.output)")
         }
         let connection = try await db.connect()

@@ -12,7 +12,7 @@ import Testing
         #expect(output.status == 0)
         #expect(output.stdout == BuildInfo.versionLine + "\n")
         #expect(BuildInfo.version.range(of: #"^\d+\.\d+\.\d+$"#, options: .regularExpression) != nil)
-        let head = try Shell.run(["git", "-C", repositoryRoot.path, "rev-parse", "--short=12", "HEAD"])
+        let head = try await Shell.run(["git", "-C", repositoryRoot.path, "rev-parse", "--short=12", "HEAD"])
         // Built from this checkout: the commit is HEAD's (the test binary and the daemon are built together).
         #expect(head.status == 0, "the tests run from a git checkout: \(head.output)")
         #expect(BuildInfo.commit == head.output.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -7,7 +7,11 @@ import Testing
 /// `keys destroy`: what it says when it destroyed nothing, and its confirmation on a terminal.
 extension EncryptionDaemonTests {
     /// Runs `projectionist ARGUMENTS` on a pseudo-terminal (`script(1)`), typing `input`.
-    static func onTerminal(_ arguments: [String], input: String) throws -> (status: Int32, output: String) {
+    static func onTerminal(_ arguments: [String], input: String) async throws -> (status: Int32, output: String) {
+        try await offThePool { try Self.onTerminalBlocking(arguments, input: input) }
+    }
+
+    private static func onTerminalBlocking(_ arguments: [String], input: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
         let command = ([ProjectionistProcess.executable.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
@@ -44,17 +48,17 @@ extension EncryptionDaemonTests {
         #expect(nothing.stdout.contains("nothing destroyed"), "\(nothing.stdout)")
         #expect(nothing.stderr.contains("nothing destroyed") && !nothing.stderr.contains("Destroyed"), "the audit line: \(nothing.stderr)")
 
-        let declined = try Self.onTerminal(["keys", "destroy", Self.scope, "c1", "--config", config], input: "no\n")
+        let declined = try await Self.onTerminal(["keys", "destroy", Self.scope, "c1", "--config", config], input: "no\n")
         #expect(declined.status == 1, "\(declined.output)")
         #expect(declined.output.contains("destroy 2 version(s)") && declined.output.contains("nothing destroyed"), "\(declined.output)")
         #expect(try await Self.versions("c1", connection) == 2)
 
-        let confirmed = try Self.onTerminal(["keys", "destroy", Self.scope, "c1", "--config", config], input: "yes\n")
+        let confirmed = try await Self.onTerminal(["keys", "destroy", Self.scope, "c1", "--config", config], input: "yes\n")
         #expect(confirmed.status == 0, "\(confirmed.output)")
         #expect(confirmed.output.contains("Destroyed 2 version(s)") && confirmed.output.contains("destroyed 2 version(s)"), "\(confirmed.output)")
         #expect(try await Self.versions("c1", connection) == 0)
 
-        let unasked = try Self.onTerminal(["keys", "destroy", Self.scope, "c2", "--yes", "--config", config], input: "")
+        let unasked = try await Self.onTerminal(["keys", "destroy", Self.scope, "c2", "--yes", "--config", config], input: "")
         #expect(unasked.status == 0 && !unasked.output.contains("Type yes"), "\(unasked.output)")
         #expect(try await Self.versions("c2", connection) == 0)
     }

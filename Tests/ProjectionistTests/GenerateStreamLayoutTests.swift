@@ -23,7 +23,7 @@ struct GenerateStreamLayoutTests {
         #expect(generated.status == 0, "\(generated.stderr)")
         let db = try await TestDatabase.fresh("generate_stream")
         for _ in 0..<2 {
-            let applied = try Shell.run([
+            let applied = try await Shell.run([
                 "psql", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "-q", "-d", db.connectionString, "-f", "\(directory)/stream.sql",
             ])
             #expect(applied.status == 0, "psql: \(applied.output)")

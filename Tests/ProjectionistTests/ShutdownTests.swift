@@ -48,7 +48,8 @@ struct ShutdownTests {
         let took = ContinuousClock.now - signalled
         #expect(exit.status == 0, "stderr: \(exit.stderr)")
         #expect(took < .seconds(15), "SIGTERM took \(took): the statement was waited for, not cancelled")
-        #expect(notify.lines.contains("STOPPING=1"))
+        // Sent before the exit; the socket's reader thread may not have taken it in yet.
+        try await eventually("STOPPING=1 read from the socket", timeout: .seconds(5)) { notify.lines.contains("STOPPING=1") }
         #expect(try await connection.query(sleeping)[0].decode(Int64.self, at: 0) == 0, "the handler's statement still runs on the server")
         #expect(try await connection.query("SELECT count(*) FROM slow_log")[0].decode(Int64.self, at: 0) == 0, "the batch was not rolled back")
         #expect(try await CheckpointStore().position("slow_log", on: connection) == 0)
