@@ -96,9 +96,24 @@ public final class RunningProcess: @unchecked Sendable {
     public func signal(_ number: Int32) { kill(self.process.processIdentifier, number) }
 
     /// Waits for the process to exit and its output to be read to the end, and returns it.
-    public func finish() async -> ProjectionistProcess.Output {
-        while self.process.isRunning || self.lock.withLock({ self.pipesOpen > 0 }) { try? await Task.sleep(for: .milliseconds(20)) }
-        return ProjectionistProcess.Output(status: self.process.terminationStatus, stdout: self.stdout, stderr: self.stderr)
+    ///
+    /// A process still running after `deadline` is killed (status 9: the signal, as Foundation reports it) and
+    /// says so on stderr, so that a hang fails its test with the output, not the suite's time limit.
+    public func finish(deadline: Duration = .seconds(120)) async -> ProjectionistProcess.Output {
+        let start = ContinuousClock.now
+        var killed = false
+        while self.process.isRunning || self.lock.withLock({ self.pipesOpen > 0 }) {
+            if !killed, self.process.isRunning, ContinuousClock.now - start > deadline {
+                let arguments = ([self.process.executableURL?.lastPathComponent ?? "?"] + (self.process.arguments ?? [])).joined(separator: " ")
+                FileHandle.standardError.write(Data("pid \(self.pid) (\(arguments)) still running after \(deadline): killed\n".utf8))
+                self.signal(SIGKILL)
+                killed = true
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        var stderr = self.stderr
+        if killed { stderr += "\n[killed by the test: still running after \(deadline)]\n" }
+        return ProjectionistProcess.Output(status: self.process.terminationStatus, stdout: self.stdout, stderr: stderr)
     }
 
     /// Waits until `stderr` or `stdout` contains `text`, up to `timeout`.
