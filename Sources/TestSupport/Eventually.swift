@@ -19,10 +19,24 @@ public func poll(
 }
 
 /// Waits until `condition` holds. A test that calls it fails with the `TimedOut` message.
-/// - Throws: `TimedOut` after `timeout`, or what `condition` threw.
+///
+/// An error `condition` throws counts as "not yet" (a command run while a daemon starts, a
+/// connection refused for a moment): it is rethrown only if it is still the answer at the
+/// deadline.
+/// - Throws: `TimedOut` after `timeout`, or the error `condition` threw on its last try.
 public func eventually(
     _ what: String, timeout: Duration = .seconds(30), every interval: Duration = .milliseconds(20),
     _ condition: () async throws -> Bool
 ) async throws {
-    guard try await poll(timeout: timeout, every: interval, condition) else { throw TimedOut(what: what, timeout: timeout) }
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let last = ContinuousClock.now >= deadline
+        do {
+            if try await condition() { return }
+            if last { throw TimedOut(what: what, timeout: timeout) }
+        } catch let error where !last && !(error is CancellationError) {
+            // Not yet: tried again below.
+        }
+        try await Task.sleep(for: interval)
+    }
 }

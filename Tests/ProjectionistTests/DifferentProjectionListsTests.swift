@@ -7,8 +7,9 @@ import Testing
 
 /// Two daemons on one database with different projection lists: every unit has an owner among
 /// the instances configuring it, each event is applied once per projection, each daemon warns
-/// about the other's list, and `status` notes a unit that no live instance configures.
-@Suite(.database, .timeLimit(.minutes(3)))
+/// about the other's list, and `status` notes a unit that no live instance configures. With a
+/// 2 s lease, a daemon stalled by the parallel phase's load would look gone: it runs alone.
+@Suite(.database, .runsAlone(.severalDaemons), .timeLimit(.minutes(3)))
 struct DifferentProjectionListsTests {
     static func config(_ db: TestDatabase, _ names: [String]) -> String {
         let handler = "INSERT INTO applied (projection, position) VALUES ($projection, $global_position)"

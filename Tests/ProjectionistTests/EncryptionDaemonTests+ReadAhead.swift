@@ -40,7 +40,7 @@ extension EncryptionDaemonTests {
         // o3's handler sleeps on the server; meanwhile the reader has read and decrypted o5, o6.
         try await eventually("o3's handler is running", timeout: .seconds(20), every: .milliseconds(10)) {
             try await connection.query(
-                "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
             ).count > 0
         }
         try await Task.sleep(for: .milliseconds(500))

@@ -37,7 +37,7 @@ struct ShutdownTests {
         let notify = try NotifySocket()
         defer { notify.close() }
         let daemon = try ProjectionistProcess.start(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
-        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
+        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
         try await eventually("the batch sleeps in its handler", timeout: .seconds(30)) {
             try await connection.query(sleeping)[0].decode(Int64.self, at: 0) == 1
         }

@@ -36,7 +36,7 @@ struct HeartbeatLivenessTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let blocked = try await connection.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%consumer_checkpoints%'")[0].decode(Int64.self, at: 0)
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%consumer_checkpoints%'")[0].decode(Int64.self, at: 0)
         try await holder.query("ROLLBACK")
         #expect(blocked >= 1, "the heartbeat did not wait on the row lock: the test proves nothing")
         #expect(unresponsive == 0, "the runner looked hung while its heartbeat waited on the server")

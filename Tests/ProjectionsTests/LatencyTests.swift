@@ -44,7 +44,7 @@ struct LatencyTests {
         let connection = try await db.connect()
         try await appendOrder("first", lines: 0, on: connection)
         try await eventually("the sleepy projection is busy") {
-            try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND state = 'active' AND (application_name = 'projectionist' OR application_name LIKE 'projectionist/%' OR application_name LIKE 'projectionist %')")[0]
+            try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep%' AND state = 'active' AND (application_name = 'projectionist' OR application_name LIKE 'projectionist/%' OR application_name LIKE 'projectionist %')")[0]
                 .decode(Int64.self, at: 0) > 0
         }
         for round in 0..<3 {
