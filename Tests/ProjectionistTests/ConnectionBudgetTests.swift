@@ -57,16 +57,23 @@ struct ConnectionBudgetTests {
         Int(try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", [role])[0].decode(Int64.self, at: 0))
     }
 
-    /// Samples the daemon's backends every ~20 ms until stopped; the highest count seen.
+    /// Samples the daemon's backends every ~20 ms until stopped; the highest count seen, and
+    /// what those backends were (`atPeak`: pid, start, state, application, query).
     final class Sampler: Sendable {
-        private let counts = Mutex((peak: 0, samples: 0))
+        private let counts = Mutex((peak: 0, samples: 0, atPeak: [String]()))
         private let task = Mutex<Task<Void, Never>?>(nil)
 
         init(_ role: String, on connection: PostgresConnection) {
             let running = Task { [counts = self] in
                 while !Task.isCancelled {
-                    if let count = try? await ConnectionBudgetTests.backends(role, on: connection) {
-                        counts.record(count)
+                    if let rows = try? await connection.query(
+                        """
+                        SELECT pid::text || ' ' || to_char(backend_start, 'HH24:MI:SS.US') || ' ' || coalesce(state, '?') || ' '
+                            || application_name || ' ' || left(query, 80)
+                        FROM pg_stat_activity WHERE usename = $1 ORDER BY backend_start
+                        """, [role]), let backends = try? rows.map({ try $0.decode(String.self, at: 0) })
+                    {
+                        counts.record(backends)
                     }
                     try? await Task.sleep(for: .milliseconds(20))
                 }
@@ -74,9 +81,15 @@ struct ConnectionBudgetTests {
             self.task.withLock { $0 = running }
         }
 
-        private func record(_ count: Int) {
-            self.counts.withLock { $0 = (max($0.peak, count), $0.samples + 1) }
+        private func record(_ backends: [String]) {
+            self.counts.withLock {
+                if backends.count > $0.peak { $0.atPeak = backends }
+                $0 = (max($0.peak, backends.count), $0.samples + 1, $0.atPeak)
+            }
         }
+
+        /// The backends of the first sample with the peak count.
+        var atPeak: [String] { self.counts.withLock { $0.atPeak } }
 
         var samples: Int { self.counts.withLock { $0.samples } }
 
@@ -235,7 +248,7 @@ struct ConnectionBudgetTests {
         _ = await daemon.finish()
         let peak = await sampler.stop()
         print("peak: \(count) projections: \(peak) backends (budget 10), caught up \(events) events each in \(took) (from the start of the process)")
-        #expect(peak <= 10)
+        #expect(peak <= 10, "at the peak:\n\(sampler.atPeak.joined(separator: "\n"))")
         #expect(try await Self.counts(on: connection).high == events)
     }
 }

@@ -54,6 +54,23 @@ import Testing
         }
     }
 
+    @Test("an adopted connection serves the first waiter instead of an open; with the budget full it is closed")
+    func adopted() {
+        var machine = self.machine(max: 2)
+        let first = machine.adopted(5, now: self.t0)
+        #expect(first.close.isEmpty && first.open == 0 && machine.idle.map(\.id) == [5])
+        let borrowed = machine.borrow(1, priority: .batch, now: self.t0)
+        #expect(borrowed.serve == [.init(waiter: 1, connection: 5)] && borrowed.open == 0, "the adopted one, no open")
+        // Two waiters more: one open fills the budget (5 leased + 1 opening); a late adoptee is closed.
+        #expect(machine.borrow(2, priority: .batch, now: self.t0).open == 1)
+        #expect(machine.borrow(3, priority: .batch, now: self.t0).open == 0)
+        let late = machine.adopted(6, now: self.t0)
+        #expect(late.close == [6] && late.serve.isEmpty)
+        #expect(machine.total == 3, "the late one counts until it is closed")
+        _ = machine.closed(now: self.t0)
+        #expect(machine.total == 2)
+    }
+
     @Test("within a priority strictly first come, first served: a returned connection goes to the first waiter, not back to its returner")
     func fairness() {
         var machine = self.withIdle(1, max: 1)
@@ -143,7 +160,7 @@ import Testing
         #expect(machine.waiting == 0)
     }
 
-    @Test("a broken connection returned is closed, and a waiter gets a fresh one opened")
+    @Test("a broken connection returned is closed, and once closed a waiter gets a fresh one opened (never both open at once)")
     func brokenReturned() {
         var machine = self.withIdle(1, max: 1)
         _ = machine.borrow(1, priority: .batch, now: self.t0)
@@ -151,7 +168,9 @@ import Testing
         let actions = machine.released(0, broken: true, now: self.t0)
         #expect(actions.close == [0])
         #expect(actions.serve.isEmpty)
-        #expect(actions.open == 1)
+        #expect(actions.open == 0, "the closing one still holds its slot")
+        #expect(machine.total == 1)
+        #expect(machine.closed(now: self.t0).open == 1)
         #expect(machine.opened(1, now: self.t0).serve == [.init(waiter: 2, connection: 1)])
     }
 
@@ -169,6 +188,21 @@ import Testing
         #expect(machine.idle.map(\.id) == [1])
         #expect(machine.closeIdle(now: self.t0 + .seconds(15)).close == [1])
         #expect(machine.openCount == 0)
+        #expect(machine.total == 2, "both still closing")
+        _ = machine.closed(now: self.t0 + .seconds(15))
+        _ = machine.closed(now: self.t0 + .seconds(15))
+        #expect(machine.total == 0)
+    }
+
+    @Test("a drained pool frees its slots as the closes finish: a waiter's open waits for them")
+    func drainCountsUntilClosed() {
+        var machine = self.withIdle(2, max: 2)
+        #expect(machine.drain() == [0, 1])
+        #expect(machine.total == 2 && machine.idle.isEmpty)
+        #expect(machine.borrow(1, priority: .batch, now: self.t0).open == 0)
+        #expect(machine.closed(now: self.t0).open == 1)
+        #expect(machine.closed(now: self.t0).open == 0, "one waiter, one open")
+        #expect(machine.total == 1)
     }
 
     @Test("a non-blocking borrow takes an idle connection or a free slot, never one others wait for")
@@ -183,6 +217,8 @@ import Testing
         #expect(machine.tryBorrow(now: self.t0) == .leased(1))
         // A refused direct open fails nobody and backs off.
         _ = machine.released(1, broken: true, now: self.t0)
+        #expect(machine.tryBorrow(now: self.t0) == .none, "closing, it still holds its slot")
+        _ = machine.closed(now: self.t0)
         #expect(machine.tryBorrow(now: self.t0) == .open)
         let failed = machine.openFailed(.refused, direct: true, now: self.t0)
         #expect(failed.fail.isEmpty && failed.retryAt != nil)

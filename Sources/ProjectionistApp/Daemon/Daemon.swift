@@ -56,7 +56,9 @@ public struct Daemon: Sendable {
                     if let decryptor = runtime.decryptor {
                         try await KeyringCheck.verify(self.configuration, keyStore: decryptor.keyStore, on: connection)
                     }
-                    await connection.close()
+                    // Kept as the pool's first connection: closing it while the pool opens its own
+                    // would leave its server process holding a slot beside them for a moment.
+                    worker.pool.adopt(connection)
                 } catch {
                     if Task.isCancelled { return }  // a signal while starting: a clean stop, not a failure
                     throw error

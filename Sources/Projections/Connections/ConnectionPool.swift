@@ -171,8 +171,16 @@ public final class ConnectionPool: Sendable {
 
     /// Closes the idle connections (a worker stopped); the pool stays usable.
     public func drain() {
-        let closing = self.state.withLock { state in state.machine.drain().compactMap { Self.unregister($0, in: &state) } }
+        var freed = PoolStateMachine.Actions()
+        let closing = self.state.withLock { state in
+            state.machine.drain().compactMap { id in
+                let connection = Self.unregister(id, in: &state)
+                if connection == nil { freed.merge(state.machine.closed(now: .now)) }
+                return connection
+            }
+        }
         self.close(closing)
+        if freed != PoolStateMachine.Actions() { self.perform(freed) }
     }
 
     // MARK: - Driving the machine
@@ -229,7 +237,10 @@ public final class ConnectionPool: Sendable {
                 let failure = error ?? state.lastOpenError ?? PostgresError(code: .connectionFailed, message: "could not open a connection")
                 if let continuation = state.waiters.removeValue(forKey: waiter) { resumes.append((continuation, .failure(failure))) }
             }
-            closing = actions.close.compactMap { Self.unregister($0, in: &state) }
+            for id in actions.close {
+                // One the pool no longer holds has nothing to close: its slot is free at once.
+                if let connection = Self.unregister(id, in: &state) { closing.append(connection) } else { unclaimed.merge(state.machine.closed(now: .now)) }
+            }
         }
         for (continuation, result) in resumes { continuation.resume(with: result) }
         self.close(closing)
@@ -256,6 +267,17 @@ public final class ConnectionPool: Sendable {
         }
         if !actions.close.isEmpty || actions.open > 0 || !actions.serve.isEmpty { self.recordOpen() }
         if unclaimed != PoolStateMachine.Actions() { self.perform(unclaimed) }
+    }
+
+    /// Takes in `connection`, opened outside the pool to the same database (the daemon's
+    /// start-up check), as an idle connection; the pool closes it when its budget is full.
+    public func adopt(_ connection: PostgresConnection) {
+        let actions = self.state.withLock { state in
+            let id = Self.register(connection, in: &state)
+            return state.machine.adopted(id, now: .now)
+        }
+        self.perform(actions)
+        self.recordOpen()
     }
 
     /// Opens one connection for the waiters (`Actions.open`).
@@ -291,9 +313,16 @@ public final class ConnectionPool: Sendable {
         return connection
     }
 
+    /// Closes connections the machine handed out to be closed; each frees its slot in the budget
+    /// only once closed, so that no open overtakes it.
     private func close(_ connections: [PostgresConnection]) {
         guard !connections.isEmpty else { return }
-        for connection in connections { Task { await connection.close() } }
+        for connection in connections {
+            Task {
+                await connection.close()
+                self.perform(self.state.withLock { $0.machine.closed(now: .now) })
+            }
+        }
         self.recordOpen()
     }
 

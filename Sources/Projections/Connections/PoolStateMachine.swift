@@ -71,6 +71,9 @@ struct PoolStateMachine {
     private(set) var leased: Set<ConnectionID> = []
     private(set) var dedicated: Set<ConnectionID> = []
     private(set) var opening = 0
+    /// Connections handed out to be closed (`Actions.close`, `drain`) whose close has not
+    /// finished (`closed(now:)`): until then they still hold their server slot.
+    private(set) var closing = 0
     private var queues: [Priority: [Waiter]] = [.control: [], .batch: []]
     private var backoff: Backoff
     /// Set after a failed open, cleared by a successful one: no open before it.
@@ -87,8 +90,8 @@ struct PoolStateMachine {
 
     /// Connections open now (idle, leased, dedicated).
     var openCount: Int { self.idle.count + self.leased.count + self.dedicated.count }
-    /// What counts against the budget: open ones and those being opened.
-    var total: Int { self.openCount + self.opening }
+    /// What counts against the budget: open ones, those being opened and those being closed.
+    var total: Int { self.openCount + self.opening + self.closing }
     var waiting: Int { self.queues.values.reduce(0) { $0 + $1.count } }
 
     // MARK: - Borrowing
@@ -142,6 +145,7 @@ struct PoolStateMachine {
         var actions = Actions()
         if broken || wasDedicated {
             actions.close.append(connection)
+            self.closing += 1
         } else {
             self.idle.append((connection, now))
         }
@@ -155,6 +159,20 @@ struct PoolStateMachine {
     mutating func opened(_ connection: ConnectionID, now: ContinuousClock.Instant) -> Actions {
         self.opening -= 1
         self.recovered()
+        self.idle.append((connection, now))
+        return self.serveWaiters(now: now)
+    }
+
+    /// A connection opened outside the pool (the daemon's start-up check) joins it as an idle
+    /// one, so that it is reused rather than closed while the pool opens another (its server
+    /// process would still hold a slot for a moment); with the budget full, it is closed.
+    mutating func adopted(_ connection: ConnectionID, now: ContinuousClock.Instant) -> Actions {
+        guard self.total < self.configuration.maxConnections else {
+            var actions = Actions()
+            actions.close = [connection]
+            self.closing += 1
+            return actions
+        }
         self.idle.append((connection, now))
         return self.serveWaiters(now: now)
     }
@@ -207,6 +225,7 @@ struct PoolStateMachine {
         let expired = self.idle.filter { now - $0.since >= timeout }
         self.idle.removeAll { now - $0.since >= timeout }
         actions.close = expired.map(\.id)
+        self.closing += expired.count
         actions.idleCheckAt = self.scheduleIdleCheck()
         actions.merge(self.serveWaiters(now: now))
         return actions
@@ -215,7 +234,14 @@ struct PoolStateMachine {
     /// Closes every idle connection (the worker stopped); later returns go idle as usual.
     mutating func drain() -> [ConnectionID] {
         defer { self.idle.removeAll() }
+        self.closing += self.idle.count
         return self.idle.map(\.id)
+    }
+
+    /// A close handed out (`Actions.close`, `drain`) has finished: its slot is free.
+    mutating func closed(now: ContinuousClock.Instant) -> Actions {
+        self.closing -= 1
+        return self.serveWaiters(now: now)
     }
 
     private mutating func scheduleIdleCheck() -> ContinuousClock.Instant? {
