@@ -141,7 +141,7 @@ struct PgBouncerTests {
         await iterator.next()
         // Cancelled while the statement runs on the server (a cancel sent before it starts is not one).
         try await eventually("pg_sleep(30) runs on the server", timeout: .seconds(20)) {
-            try await direct.query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")[0].decode(Int64.self, at: 0) == 1
+            try await activeStatements(like: "%pg_sleep(30)%", on: direct) == 1
         }
         let begun = ContinuousClock.now
         task.cancel()

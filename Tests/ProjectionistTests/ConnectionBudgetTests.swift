@@ -52,11 +52,6 @@ struct ConnectionBudgetTests {
         return config.write()
     }
 
-    /// The daemon's backends right now.
-    static func backends(_ role: String, on connection: PostgresConnection) async throws -> Int {
-        Int(try await connection.query("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", [role])[0].decode(Int64.self, at: 0))
-    }
-
     /// Samples the daemon's backends every ~20 ms until stopped; the highest count seen, and
     /// what those backends were (`atPeak`: pid, start, state, application, query).
     final class Sampler: Sendable {

@@ -39,9 +39,7 @@ extension EncryptionDaemonTests {
         defer { daemon.signal(SIGKILL) }
         // o3's handler sleeps on the server; meanwhile the reader has read and decrypted o5, o6.
         try await eventually("o3's handler is running", timeout: .seconds(20), every: .milliseconds(10)) {
-            try await connection.query(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"
-            ).count > 0
+            try await activeStatements(like: "%pg_sleep%", on: connection) > 0
         }
         try await Task.sleep(for: .milliseconds(500))
         try await connection.transaction { tx in _ = try await keyStore.destroyKeys(scope: Self.scope, scopeID: "c5", on: tx) }

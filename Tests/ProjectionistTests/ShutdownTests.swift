@@ -37,9 +37,8 @@ struct ShutdownTests {
         let notify = try NotifySocket()
         defer { notify.close() }
         let daemon = try ProjectionistProcess.start(["run", "--config", config], environment: ["NOTIFY_SOCKET": notify.path])
-        let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
         try await eventually("the batch sleeps in its handler", timeout: .seconds(30)) {
-            try await connection.query(sleeping)[0].decode(Int64.self, at: 0) == 1
+            try await activeStatements(like: "%pg_sleep(CASE%", on: connection) == 1
         }
 
         let signalled = ContinuousClock.now
@@ -50,7 +49,7 @@ struct ShutdownTests {
         #expect(took < .seconds(15), "SIGTERM took \(took): the statement was waited for, not cancelled")
         // Sent before the exit; the socket's reader thread may not have taken it in yet.
         try await eventually("STOPPING=1 read from the socket", timeout: .seconds(5)) { notify.lines.contains("STOPPING=1") }
-        #expect(try await connection.query(sleeping)[0].decode(Int64.self, at: 0) == 0, "the handler's statement still runs on the server")
+        #expect(try await activeStatements(like: "%pg_sleep(CASE%", on: connection) == 0, "the handler's statement still runs on the server")
         #expect(try await connection.query("SELECT count(*) FROM slow_log")[0].decode(Int64.self, at: 0) == 0, "the batch was not rolled back")
         #expect(try await CheckpointStore().position("slow_log", on: connection) == 0)
         let stopped = projectionState(try await statusJSON(config), "slow_log")

@@ -171,14 +171,7 @@ public final class ConnectionPool: Sendable {
 
     /// Closes the idle connections (a worker stopped); the pool stays usable.
     public func drain() {
-        var freed = PoolStateMachine.Actions()
-        let closing = self.state.withLock { state in
-            state.machine.drain().compactMap { id in
-                let connection = Self.unregister(id, in: &state)
-                if connection == nil { freed.merge(state.machine.closed(now: .now)) }
-                return connection
-            }
-        }
+        let (closing, freed) = self.state.withLock { state in Self.unregisterForClosing(state.machine.drain(), in: &state) }
         self.close(closing)
         if freed != PoolStateMachine.Actions() { self.perform(freed) }
     }
@@ -237,10 +230,9 @@ public final class ConnectionPool: Sendable {
                 let failure = error ?? state.lastOpenError ?? PostgresError(code: .connectionFailed, message: "could not open a connection")
                 if let continuation = state.waiters.removeValue(forKey: waiter) { resumes.append((continuation, .failure(failure))) }
             }
-            for id in actions.close {
-                // One the pool no longer holds has nothing to close: its slot is free at once.
-                if let connection = Self.unregister(id, in: &state) { closing.append(connection) } else { unclaimed.merge(state.machine.closed(now: .now)) }
-            }
+            let (taken, freed) = Self.unregisterForClosing(actions.close, in: &state)
+            closing = taken
+            unclaimed.merge(freed)
         }
         for (continuation, result) in resumes { continuation.resume(with: result) }
         self.close(closing)
@@ -315,6 +307,19 @@ public final class ConnectionPool: Sendable {
 
     /// Closes connections the machine handed out to be closed; each frees its slot in the budget
     /// only once closed, so that no open overtakes it.
+    /// Takes the connections the machine handed out to be closed out of the pool; one it no
+    /// longer holds has nothing to close, so its slot is freed at once (the actions returned).
+    private static func unregisterForClosing(
+        _ ids: [PoolStateMachine.ConnectionID], in state: inout State
+    ) -> (connections: [PostgresConnection], freed: PoolStateMachine.Actions) {
+        var connections: [PostgresConnection] = []
+        var freed = PoolStateMachine.Actions()
+        for id in ids {
+            if let connection = Self.unregister(id, in: &state) { connections.append(connection) } else { freed.merge(state.machine.closed(now: .now)) }
+        }
+        return (connections, freed)
+    }
+
     private func close(_ connections: [PostgresConnection]) {
         guard !connections.isEmpty else { return }
         for connection in connections {
